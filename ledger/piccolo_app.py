@@ -1,0 +1,13 @@
+"""The ledger package's Piccolo app: its tables and its own migrations."""
+
+from pathlib import Path
+
+from piccolo.conf.apps import AppConfig
+
+APP_CONFIG = AppConfig(
+    app_name="ledger",
+    migrations_folder_path=str(Path(__file__).parent / "piccolo_migrations"),
+    table_classes=[],
+    migration_dependencies=[],
+    commands=[],
+)

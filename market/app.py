@@ -1,0 +1,88 @@
+"""The composition root: the one place that knows every package and wires them together."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import redis.asyncio as aioredis
+from litestar import Litestar
+from litestar.logging import LoggingConfig
+from litestar.middleware.base import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin, ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.router import Router
+from piccolo.engine import engine_finder
+
+from market.api.access import BearerTokenMiddleware, enforce_access, public
+from market.api.accounts import OrganisationController, TokenController
+from market.api.health import HealthController, readiness_checks
+from market.api.problems import EXCEPTION_HANDLERS
+from market.api.problems_docs import ProblemTypeController
+from market.database import export_for_piccolo
+from market.jobs import JOBS
+from market.settings import Settings
+from market.tasks import CeleryQueue, InProcessRunner, create_celery
+
+API_VERSION = "0.1.0"
+
+
+def create_app(settings: Settings) -> Litestar:
+    if settings.database_url is None:
+        raise ValueError("create_app needs a resolved database URL (the `market` command starts "
+                         "the embedded server and passes its URL)")
+    export_for_piccolo(settings.database_url)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        engine = engine_finder()
+        assert engine is not None
+        await engine.start_connection_pool(min_size=1, max_size=20)
+        redis_client = aioredis.from_url(settings.redis_url) if settings.redis_url else None
+        runner = InProcessRunner(JOBS) if settings.broker_url is None else None
+        app.state.task_queue = runner or CeleryQueue(create_celery(settings))
+        app.state.readiness_checks = readiness_checks(
+            database=lambda: engine.run_ddl("SELECT 1"),
+            redis=(lambda: redis_client.ping()) if redis_client else None,
+        )
+        if runner is not None:
+            runner.start()
+        try:
+            yield
+        finally:
+            if runner is not None:
+                await runner.stop()
+            if redis_client is not None:
+                await redis_client.aclose()
+            await engine.close_connection_pool()
+
+    return Litestar(
+        route_handlers=[HealthController, ProblemTypeController, OrganisationController,
+                        TokenController],
+        guards=[enforce_access],
+        middleware=[DefineMiddleware(BearerTokenMiddleware)],
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=[lifespan],
+        request_max_body_size=settings.request_max_body_bytes,
+        openapi_config=_openapi(settings),
+        logging_config=LoggingConfig(log_exceptions="never",
+                                     root={"level": settings.log_level, "handlers": ["queue_listener"]}),
+        debug=False,
+    )
+
+
+def _openapi(settings: Settings) -> OpenAPIConfig:
+    return OpenAPIConfig(
+        title=f"{settings.exchange_name} API",
+        version=API_VERSION,
+        description="Public data exchange: operators, registrations, catalog, orders and a "
+                    "verifiable ledger. Authenticate with `Authorization: Bearer <token>`.",
+        components=Components(security_schemes={
+            "bearer": SecurityScheme(type="http", scheme="bearer",
+                                     description="An API token issued by the exchange")}),
+        security=[{"bearer": []}],
+        openapi_router=Router(path="/schema", route_handlers=[], opt=public()),
+        render_plugins=[ScalarRenderPlugin(path="/"), SwaggerRenderPlugin(path="/swagger"),
+                        JsonRenderPlugin(path="/openapi.json")],
+    )

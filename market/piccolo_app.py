@@ -1,0 +1,15 @@
+"""The market's own Piccolo app: accounts and the exchange's operational tables."""
+
+from pathlib import Path
+
+from piccolo.conf.apps import AppConfig
+
+from market.accounts.tables import ApiToken, Organisation, User
+
+APP_CONFIG = AppConfig(
+    app_name="market",
+    migrations_folder_path=str(Path(__file__).parent / "piccolo_migrations"),
+    table_classes=[Organisation, User, ApiToken],
+    migration_dependencies=[],
+    commands=[],
+)

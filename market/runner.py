@@ -1,0 +1,62 @@
+"""`market run`: prepare the database, seed the demo once, and serve the API until Ctrl-C."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from types import FrameType
+
+import uvicorn
+
+from market.app import create_app
+from market.demo import DemoCredential, issue_demo_tokens, seed_demo_data
+from market.settings import Settings
+
+
+def serve(settings: Settings, *, embedded_database: bool, seed_demo: bool) -> None:
+    # uvicorn re-raises the signal that stopped it once it has shut down; SIGTERM's default
+    # action would end the process on the spot and skip stopping the embedded servers.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    credentials = asyncio.run(_prepare(seed_demo=seed_demo))
+    print(_banner(settings, credentials, embedded_database=embedded_database), flush=True)
+    server = uvicorn.Server(uvicorn.Config(
+        create_app(settings), host=settings.host, port=settings.port,
+        log_level=settings.log_level.lower(), access_log=False, lifespan="on"))
+    server.run()
+
+
+async def _prepare(*, seed_demo: bool) -> list[DemoCredential]:
+    from market.cli import migrate
+
+    await migrate()
+    if not seed_demo:
+        return []
+    await seed_demo_data()
+    return await issue_demo_tokens()
+
+
+def _exit_on_sigterm(signal_number: int, _: FrameType | None) -> None:
+    raise SystemExit(128 + signal_number)
+
+
+def _banner(settings: Settings, credentials: list[DemoCredential], *,
+            embedded_database: bool) -> str:
+    lines = [
+        "",
+        f"  {settings.exchange_name} is starting",
+        f"  API:       {settings.base_url}/",
+        f"  API docs:  {settings.base_url}/schema  (OpenAPI: {settings.base_url}/schema/openapi.json)",
+        f"  Data:      {settings.data_dir}",
+        f"  Database:  {'embedded PostgreSQL in the data directory' if embedded_database else 'DATABASE_URL'}",
+        f"  Tasks:     {'in-process' if settings.broker_url is None else 'Celery via the broker'}",
+    ]
+    if credentials:
+        lines += ["", "  Demo accounts (tokens valid for one day, new ones at every start):"]
+        for credential in credentials:
+            lines.append(f"    {credential.role.value:<9} {credential.email:<32} "
+                         f"{credential.organisation}")
+            lines.append(f"              Authorization: Bearer {credential.token}")
+        example = credentials[0].token
+        lines += ["", f"  Try:  curl -H 'Authorization: Bearer {example}' {settings.base_url}/me"]
+    lines += ["", "  Press Ctrl-C to stop (the database server stops with it).", ""]
+    return "\n".join(lines)

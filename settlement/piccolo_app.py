@@ -1,0 +1,13 @@
+"""The settlement package's Piccolo app: its tables and its own migrations."""
+
+from pathlib import Path
+
+from piccolo.conf.apps import AppConfig
+
+APP_CONFIG = AppConfig(
+    app_name="settlement",
+    migrations_folder_path=str(Path(__file__).parent / "piccolo_migrations"),
+    table_classes=[],
+    migration_dependencies=[],
+    commands=[],
+)
