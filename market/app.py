@@ -13,14 +13,14 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.router import Router
-from piccolo.engine import engine_finder
 
 from market.api.access import BearerTokenMiddleware, enforce_access, public
 from market.api.accounts import OrganisationController, TokenController
 from market.api.health import HealthController, readiness_checks
 from market.api.problems import EXCEPTION_HANDLERS
 from market.api.problems_docs import ProblemTypeController
-from market.database import export_for_piccolo
+from market.api.requests import ExchangeRequest
+from market.database import close_pool, current_engine, export_for_piccolo, open_pool
 from market.jobs import JOBS
 from market.settings import Settings
 from market.tasks import CeleryQueue, InProcessRunner, create_celery
@@ -36,15 +36,14 @@ def create_app(settings: Settings) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        engine = engine_finder()
-        assert engine is not None
-        await engine.start_connection_pool(min_size=1, max_size=20)
+        engine = current_engine()
+        await open_pool(engine, max_size=20)
         redis_client = aioredis.from_url(settings.redis_url) if settings.redis_url else None
         runner = InProcessRunner(JOBS) if settings.broker_url is None else None
         app.state.task_queue = runner or CeleryQueue(create_celery(settings))
         app.state.readiness_checks = readiness_checks(
             database=lambda: engine.run_ddl("SELECT 1"),
-            redis=(lambda: redis_client.ping()) if redis_client else None,
+            redis=redis_client.ping if redis_client else None,
         )
         if runner is not None:
             runner.start()
@@ -55,7 +54,7 @@ def create_app(settings: Settings) -> Litestar:
                 await runner.stop()
             if redis_client is not None:
                 await redis_client.aclose()
-            await engine.close_connection_pool()
+            await close_pool(engine)
 
     return Litestar(
         route_handlers=[HealthController, ProblemTypeController, OrganisationController,
@@ -65,9 +64,11 @@ def create_app(settings: Settings) -> Litestar:
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],
         request_max_body_size=settings.request_max_body_bytes,
+        request_class=ExchangeRequest,
         openapi_config=_openapi(settings),
-        logging_config=LoggingConfig(log_exceptions="never",
-                                     root={"level": settings.log_level, "handlers": ["queue_listener"]}),
+        logging_config=LoggingConfig(
+            log_exceptions="never",
+            root={"level": settings.log_level, "handlers": ["queue_listener"]}),
         debug=False,
     )
 

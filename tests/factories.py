@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from market.accounts import service as accounts
-from market.accounts.model import ROLE_OF_KIND, OrganisationKind, Role
+from market.accounts.model import ROLE_OF_KIND, Role
 
 KIND_OF_ROLE = {role: kind for kind, role in ROLE_OF_KIND.items()}
 

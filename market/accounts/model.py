@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from uuid import UUID
 
-TOKEN_PREFIX = "pdx_"
+TOKEN_PREFIX = "pdx_"  # noqa: S105 - a public marker that makes leaked tokens greppable
 _TOKEN_SECRET_BYTES = 32
 
 

@@ -102,7 +102,8 @@ async def list_organisations(viewer: Principal) -> list[OrganisationRecord]:
 
 
 async def create_user(organisation_id: UUID, email: str, display_name: str) -> UserRecord:
-    organisation = await Organisation.select().where(Organisation.id == organisation_id).first().run()
+    organisation = await Organisation.select().where(
+        Organisation.id == organisation_id).first().run()
     if organisation is None:
         raise NotFoundError("no such organisation", field="organisation_id")
     role = ROLE_OF_KIND[OrganisationKind(organisation["kind"])]

@@ -20,6 +20,8 @@ Email = Annotated[str, msgspec.Meta(min_length=3, max_length=254,
 Label = Annotated[str, msgspec.Meta(min_length=1, max_length=100, pattern=r"\S")]
 TokenLifetimeDays = Annotated[int, msgspec.Meta(ge=1, le=3650)]
 
+PRINCIPAL = {"principal": Provide(provide_principal, sync_to_thread=False)}
+
 
 class OrganisationCreate(msgspec.Struct, forbid_unknown_fields=True):
     name: Name
@@ -99,7 +101,7 @@ def _issued(new: service.NewToken) -> IssuedToken:
 class OrganisationController(Controller):
     path = "/organisations"
     tags = ["accounts"]
-    dependencies = {"principal": Provide(provide_principal, sync_to_thread=False)}
+    dependencies = PRINCIPAL
     opt = AUTHENTICATED
 
     @post("/", opt=roles(Role.STAFF), summary="Register an organisation (staff)")
@@ -127,7 +129,7 @@ class OrganisationController(Controller):
 class TokenController(Controller):
     path = "/"
     tags = ["accounts"]
-    dependencies = {"principal": Provide(provide_principal, sync_to_thread=False)}
+    dependencies = PRINCIPAL
     opt = AUTHENTICATED
 
     @get("/me", summary="The caller: its user and organisation")

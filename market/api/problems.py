@@ -21,6 +21,7 @@ from litestar.exceptions import (
     ValidationException,
 )
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.types import ExceptionHandlersMap
 
 from market.errors import MarketError
 
@@ -77,7 +78,7 @@ _SLUG_OF_STATUS = {400: "bad-request", 401: "unauthenticated", 403: "forbidden",
 
 # msgspec reports the location of a bad value as a JSON path such as `$.prices[0].amount_minor`.
 _MSGSPEC_PATH = re.compile(r" - at `\$(?P<path>[^`]*)`$")
-_UNKNOWN_FIELD = re.compile(r"unknown field `(?P<name>[^`]+)`")
+_NAMED_FIELD = re.compile(r"(?:unknown|missing required) field `(?P<name>[^`]+)`")
 
 
 def problem_response(slug: str, status: int, detail: str, *, field: str | None = None,
@@ -140,7 +141,7 @@ def _field_error(item: Mapping[str, Any]) -> dict[str, str]:
     if match:
         message = message[: match.start()]
         field = match.group("path").lstrip(".") or field
-    unknown = _UNKNOWN_FIELD.search(message)
+    unknown = _NAMED_FIELD.search(message)
     if unknown:
         prefix = f"{field}." if field and field != "data" else ""
         field = prefix + unknown.group("name")
@@ -152,7 +153,7 @@ def _field_error(item: Mapping[str, Any]) -> dict[str, str]:
     return result
 
 
-EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     MarketError: handle_market_error,
     ValidationException: handle_validation_error,
     UnicodeDecodeError: handle_undecodable_body,

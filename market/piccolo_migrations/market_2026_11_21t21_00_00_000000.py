@@ -50,6 +50,7 @@ async def forwards() -> MigrationManager:
         # Piccolo wraps the migration in a transaction; run the script on its connection so that
         # the schema and the migration record commit together.
         transaction = engine_finder().current_transaction.get()  # type: ignore[union-attr]
+        assert transaction is not None
         await transaction.connection.execute(SQL)
 
     manager.add_raw(create_schema)

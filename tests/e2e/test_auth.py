@@ -95,7 +95,8 @@ async def test_wrong_role_is_403(client: Client, db: str) -> None:
 
 async def test_staff_may_register_organisations_and_users(client: Client, db: str) -> None:
     staff = await make_account(Role.STAFF)
-    created = await client.post("/organisations", json={"name": "新气象运营公司", "kind": "operator"},
+    created = await client.post("/organisations",
+                                json={"name": "新气象运营公司", "kind": "operator"},
                                 headers=staff.headers)
     assert created.status_code == 201
     user = await client.post(f"/organisations/{created.json()['id']}/users",
