@@ -1,0 +1,502 @@
+"""The double-entry journal (CONVENTIONS 8: TigerBeetle's data modeling, Formance's postings).
+
+Every movement of money is a ``JournalTransaction`` of two or more ``Posting``s whose debits equal
+its credits in every currency. Transactions are append-only: a mistake is corrected by a
+reversing transaction, never by an edit. Every transaction carries an idempotency key; the same
+key with a different transaction is an ``IdempotencyConflictError``. Balances are never stored
+as truth: ``balances`` derives them from the entries.
+
+Accounts (``kind:owner`` names, so a balance query is a prefix scan):
+
+==========================  ==============  ======  =============================================
+name                        kind            normal  meaning
+==========================  ==============  ======  =============================================
+``clearing:<provider>``     asset           debit   money held at, or due from, a payment
+                                                    provider (the bank account for bank transfer,
+                                                    the Stripe balance for Stripe)
+``buyer:<org>``             liability       credit  a buyer's money the exchange holds until the
+                                                    order settles or is refunded; a debit balance
+                                                    would be a receivable from the buyer
+``operator:<org>:payable``  liability       credit  revenue earned by an operator, not yet paid
+                                                    out; a debit balance is money the operator
+                                                    owes back after a refund of a settled order
+``exchange:fees``           revenue         credit  the exchange's service fees, gross
+``exchange:refunds``        contra-revenue  debit   service fees given back on refunds of settled
+                                                    orders; net fee income is fees − refunds
+==========================  ==============  ======  =============================================
+
+Balances are signed debit-minus-credit, so that the sum of all balances in each currency is zero;
+``Account.natural_balance`` turns one into the positive-when-normal figure people read.
+
+Trade flow (ARCHITECTURE "How a trade flows"):
+
+- payment confirmed:  Dr clearing:<provider> / Cr buyer:<org>
+- settled on acceptance:  Dr buyer:<org> / Cr exchange:fees, Cr operator:<org>:payable
+- refund before settlement:  Dr buyer:<org> / Cr clearing:<provider>
+- refund after settlement:  Dr operator:<org>:payable, Dr exchange:refunds / Cr clearing:<provider>
+- payout to an operator:  Dr operator:<org>:payable / Cr clearing:<provider>
+- reversal: the original's postings with debit and credit swapped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from enum import StrEnum
+
+import rfc8785
+
+from settlement.errors import (
+    IdempotencyConflictError,
+    InvalidTransactionError,
+    ReversalError,
+    UnbalancedTransactionError,
+)
+from settlement.fees import Split
+from settlement.money import Money
+
+
+class Direction(StrEnum):
+    DEBIT = "debit"
+    CREDIT = "credit"
+
+    @property
+    def opposite(self) -> Direction:
+        return Direction.CREDIT if self is Direction.DEBIT else Direction.DEBIT
+
+
+class AccountKind(StrEnum):
+    CLEARING = "clearing"
+    BUYER = "buyer"
+    OPERATOR_PAYABLE = "operator_payable"
+    EXCHANGE_FEES = "exchange_fees"
+    EXCHANGE_REFUNDS = "exchange_refunds"
+
+    @property
+    def normal_side(self) -> Direction:
+        """Where this kind's balance normally sits (assets and contra-revenue: debit)."""
+        if self in (AccountKind.CLEARING, AccountKind.EXCHANGE_REFUNDS):
+            return Direction.DEBIT
+        return Direction.CREDIT
+
+    @property
+    def has_owner(self) -> bool:
+        return self not in (AccountKind.EXCHANGE_FEES, AccountKind.EXCHANGE_REFUNDS)
+
+
+# An owner is one name segment: it may not contain ':' (the separator) or whitespace.
+_OWNER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}")
+_OWNED_NAME = re.compile(
+    r"(?:(?P<clearing>clearing):(?P<provider>[^:]+)"
+    r"|(?P<buyer>buyer):(?P<buyer_org>[^:]+)"
+    r"|operator:(?P<operator_org>[^:]+):payable)"
+)
+_EXCHANGE_NAMES = {
+    "exchange:fees": AccountKind.EXCHANGE_FEES,
+    "exchange:refunds": AccountKind.EXCHANGE_REFUNDS,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """A journal account: a kind and, for per-party kinds, the provider or organisation id."""
+
+    kind: AccountKind
+    owner: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.kind.has_owner:
+            if self.owner is not None:
+                raise InvalidTransactionError(f"{self.kind} has no owner", field="account")
+            return
+        if self.owner is None or not _OWNER.fullmatch(self.owner):
+            raise InvalidTransactionError(
+                f"{self.kind} account needs an owner id of letters, digits, '_', '.', '-' "
+                f"(at most 128), got {self.owner!r}",
+                field="account",
+            )
+
+    @classmethod
+    def clearing(cls, provider: str) -> Account:
+        return cls(AccountKind.CLEARING, provider)
+
+    @classmethod
+    def buyer(cls, org_id: str) -> Account:
+        return cls(AccountKind.BUYER, org_id)
+
+    @classmethod
+    def operator_payable(cls, org_id: str) -> Account:
+        return cls(AccountKind.OPERATOR_PAYABLE, org_id)
+
+    @classmethod
+    def parse(cls, name: str) -> Account:
+        if name in _EXCHANGE_NAMES:
+            return cls(_EXCHANGE_NAMES[name])
+        match = _OWNED_NAME.fullmatch(name)
+        if match is None:
+            raise InvalidTransactionError(f"unknown account name {name!r}", field="account")
+        if match["clearing"]:
+            return cls.clearing(match["provider"])
+        if match["buyer"]:
+            return cls.buyer(match["buyer_org"])
+        return cls.operator_payable(match["operator_org"])
+
+    @property
+    def name(self) -> str:
+        match self.kind:
+            case AccountKind.CLEARING:
+                return f"clearing:{self.owner}"
+            case AccountKind.BUYER:
+                return f"buyer:{self.owner}"
+            case AccountKind.OPERATOR_PAYABLE:
+                return f"operator:{self.owner}:payable"
+            case AccountKind.EXCHANGE_FEES:
+                return "exchange:fees"
+            case AccountKind.EXCHANGE_REFUNDS:
+                return "exchange:refunds"
+
+    def natural_balance(self, debit_minus_credit: int) -> int:
+        """The balance as people read it: positive when it sits on the account's normal side."""
+        return (
+            debit_minus_credit if self.kind.normal_side is Direction.DEBIT else -debit_minus_credit
+        )
+
+    def __str__(self) -> str:
+        return self.name
+
+
+EXCHANGE_FEES = Account(AccountKind.EXCHANGE_FEES)
+EXCHANGE_REFUNDS = Account(AccountKind.EXCHANGE_REFUNDS)
+
+
+@dataclass(frozen=True, slots=True)
+class Posting:
+    """One entry: ``amount`` (always positive) to the debit or credit side of ``account``."""
+
+    account: Account
+    direction: Direction
+    amount: Money
+
+    def __post_init__(self) -> None:
+        if not self.amount.is_positive:
+            # TigerBeetle and Formance alike: the side carries the sign, the amount never does.
+            raise InvalidTransactionError(
+                f"posting to {self.account} must have a positive amount, "
+                f"got {self.amount.amount_minor}",
+                field="postings",
+            )
+
+    @property
+    def signed_amount_minor(self) -> int:
+        """Debit-positive amount, the convention of ``balances``."""
+        return (
+            self.amount.amount_minor
+            if self.direction is Direction.DEBIT
+            else -self.amount.amount_minor
+        )
+
+    def reversed(self) -> Posting:
+        return Posting(self.account, self.direction.opposite, self.amount)
+
+
+class TransactionKind(StrEnum):
+    ORDER_PAYMENT_RECEIVED = "order_payment_received"
+    ORDER_SETTLED = "order_settled"
+    REFUND = "refund"
+    SETTLED_REFUND = "settled_refund"
+    PAYOUT = "payout"
+    REVERSAL = "reversal"
+
+
+_MAX_KEY_LENGTH = 255
+_FINGERPRINT_FORMAT = "settlement.journal-transaction/1"
+
+
+def _check_identifier(value: str, *, field: str) -> None:
+    if not value or len(value) > _MAX_KEY_LENGTH or value != value.strip():
+        raise InvalidTransactionError(
+            f"{field} must be 1 to {_MAX_KEY_LENGTH} characters without surrounding spaces",
+            field=field,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class JournalTransaction:
+    """A balanced set of postings, written once under ``idempotency_key``.
+
+    ``reference`` ties it to the business record (e.g. ``order:<id>``); ``reverses`` is the key of
+    the transaction it undoes, for reversals only.
+    """
+
+    idempotency_key: str
+    kind: TransactionKind
+    postings: tuple[Posting, ...]
+    reference: str
+    reverses: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_identifier(self.idempotency_key, field="idempotency_key")
+        _check_identifier(self.reference, field="reference")
+        if (self.kind is TransactionKind.REVERSAL) != (self.reverses is not None):
+            raise InvalidTransactionError(
+                "a reversal names the transaction it reverses, and only a reversal does",
+                field="reverses",
+            )
+        if self.reverses is not None:
+            _check_identifier(self.reverses, field="reverses")
+            if self.reverses == self.idempotency_key:
+                raise InvalidTransactionError(
+                    "a transaction cannot reverse itself", field="reverses"
+                )
+        if len(self.postings) < 2:
+            raise InvalidTransactionError(
+                "a transaction needs at least two postings", field="postings"
+            )
+        net_by_currency: defaultdict[str, int] = defaultdict(int)
+        for posting in self.postings:
+            net_by_currency[posting.amount.currency] += posting.signed_amount_minor
+        unbalanced = {currency: net for currency, net in net_by_currency.items() if net}
+        if unbalanced:
+            detail = ", ".join(
+                f"{currency} debits exceed credits by {net}" for currency, net in unbalanced.items()
+            )
+            raise UnbalancedTransactionError(f"unbalanced transaction: {detail}", field="postings")
+
+    def canonical_bytes(self) -> bytes:
+        """RFC 8785 canonical JSON of the transaction, postings sorted so their order is moot.
+
+        Amounts are decimal strings: RFC 8785 numbers are IEEE doubles, exact only to 2**53.
+        """
+        postings = sorted(
+            (p.account.name, p.direction.value, p.amount.currency, p.amount.amount_minor)
+            for p in self.postings
+        )
+        return rfc8785.dumps(
+            {
+                "format": _FINGERPRINT_FORMAT,
+                "idempotency_key": self.idempotency_key,
+                "kind": self.kind.value,
+                "reference": self.reference,
+                "reverses": self.reverses,
+                "postings": [
+                    {
+                        "account": account,
+                        "direction": direction,
+                        "currency": currency,
+                        "amount_minor": str(amount_minor),
+                    }
+                    for account, direction, currency, amount_minor in postings
+                ],
+            }
+        )
+
+    def fingerprint(self) -> str:
+        """SHA-256 (hex) of ``canonical_bytes``: equal exactly when the transactions are equal."""
+        return hashlib.sha256(self.canonical_bytes()).hexdigest()
+
+
+def _transaction(
+    idempotency_key: str, kind: TransactionKind, reference: str, *postings: Posting
+) -> JournalTransaction:
+    return JournalTransaction(idempotency_key, kind, tuple(postings), reference)
+
+
+def order_payment_received(
+    *, idempotency_key: str, reference: str, buyer_org_id: str, provider: str, amount: Money
+) -> JournalTransaction:
+    """The provider confirmed the buyer's payment: the money is held for the buyer."""
+    return _transaction(
+        idempotency_key,
+        TransactionKind.ORDER_PAYMENT_RECEIVED,
+        reference,
+        Posting(Account.clearing(provider), Direction.DEBIT, amount),
+        Posting(Account.buyer(buyer_org_id), Direction.CREDIT, amount),
+    )
+
+
+def order_settled(
+    *,
+    idempotency_key: str,
+    reference: str,
+    buyer_org_id: str,
+    operator_org_id: str,
+    split: Split,
+) -> JournalTransaction:
+    """The buyer accepted delivery: the held price becomes fee revenue and operator payable.
+
+    A zero share (no fee, or a fee equal to the price) gets no posting, since amounts are
+    positive.
+    """
+    credit_postings = [
+        Posting(account, Direction.CREDIT, share)
+        for account, share in (
+            (EXCHANGE_FEES, split.fee),
+            (Account.operator_payable(operator_org_id), split.operator_revenue),
+        )
+        if share.is_positive
+    ]
+    return _transaction(
+        idempotency_key,
+        TransactionKind.ORDER_SETTLED,
+        reference,
+        Posting(Account.buyer(buyer_org_id), Direction.DEBIT, split.gross),
+        *credit_postings,
+    )
+
+
+def refund(
+    *, idempotency_key: str, reference: str, buyer_org_id: str, provider: str, amount: Money
+) -> JournalTransaction:
+    """A refund of a paid, not yet settled order, out of the money held for the buyer."""
+    return _transaction(
+        idempotency_key,
+        TransactionKind.REFUND,
+        reference,
+        Posting(Account.buyer(buyer_org_id), Direction.DEBIT, amount),
+        Posting(Account.clearing(provider), Direction.CREDIT, amount),
+    )
+
+
+def settled_refund(
+    *, idempotency_key: str, reference: str, operator_org_id: str, provider: str, portion: Split
+) -> JournalTransaction:
+    """A refund of a settled order: the operator gives back its share (its payable may go into
+    debit if already paid out) and the exchange its fee share, booked to exchange:refunds so
+    that gross fee revenue stays visible. ``portion`` comes from ``fees.refund_portion``."""
+    debit_postings = [
+        Posting(account, Direction.DEBIT, share)
+        for account, share in (
+            (Account.operator_payable(operator_org_id), portion.operator_revenue),
+            (EXCHANGE_REFUNDS, portion.fee),
+        )
+        if share.is_positive
+    ]
+    return _transaction(
+        idempotency_key,
+        TransactionKind.SETTLED_REFUND,
+        reference,
+        *debit_postings,
+        Posting(Account.clearing(provider), Direction.CREDIT, portion.gross),
+    )
+
+
+def payout(
+    *, idempotency_key: str, reference: str, operator_org_id: str, provider: str, amount: Money
+) -> JournalTransaction:
+    """The provider paid the operator out of its payable balance."""
+    return _transaction(
+        idempotency_key,
+        TransactionKind.PAYOUT,
+        reference,
+        Posting(Account.operator_payable(operator_org_id), Direction.DEBIT, amount),
+        Posting(Account.clearing(provider), Direction.CREDIT, amount),
+    )
+
+
+def reverse(transaction: JournalTransaction, new_key: str) -> JournalTransaction:
+    """The transaction that undoes ``transaction``: same postings, sides swapped.
+
+    A reversal is not itself reversed: to redo what it undid, post the original movement again
+    under a new key, which keeps every correction a forward entry in the audit trail.
+    """
+    if transaction.kind is TransactionKind.REVERSAL:
+        raise ReversalError(
+            f"{transaction.idempotency_key} is a reversal; post the movement again instead",
+            field="reverses",
+        )
+    return JournalTransaction(
+        idempotency_key=new_key,
+        kind=TransactionKind.REVERSAL,
+        postings=tuple(posting.reversed() for posting in transaction.postings),
+        reference=transaction.reference,
+        reverses=transaction.idempotency_key,
+    )
+
+
+def check_idempotent_replay(existing: JournalTransaction, new: JournalTransaction) -> None:
+    """``new`` reuses ``existing``'s key: fine if it is the same transaction, else a conflict."""
+    if existing.fingerprint() != new.fingerprint():
+        raise IdempotencyConflictError(
+            f"idempotency key {new.idempotency_key!r} was already used for a different transaction",
+            field="idempotency_key",
+        )
+
+
+def check_reversal(
+    original: JournalTransaction | None, reversal: JournalTransaction, *, already_reversed: bool
+) -> None:
+    """``reversal`` undoes exactly ``original``, which exists and has not been reversed yet."""
+    if original is None:
+        raise ReversalError(
+            f"transaction {reversal.reverses!r} to reverse does not exist", field="reverses"
+        )
+    if already_reversed:
+        raise ReversalError(
+            f"transaction {original.idempotency_key!r} is already reversed", field="reverses"
+        )
+    if reverse(original, reversal.idempotency_key).fingerprint() != reversal.fingerprint():
+        raise ReversalError(
+            f"reversal {reversal.idempotency_key!r} does not mirror {original.idempotency_key!r}",
+            field="postings",
+        )
+
+
+def balances(transactions: Iterable[JournalTransaction]) -> dict[tuple[Account, str], int]:
+    """Every touched (account, currency) balance, debit minus credit, derived from the entries."""
+    totals: defaultdict[tuple[Account, str], int] = defaultdict(int)
+    for transaction in transactions:
+        for posting in transaction.postings:
+            totals[(posting.account, posting.amount.currency)] += posting.signed_amount_minor
+    return dict(totals)
+
+
+class Journal:
+    """An append-only, in-memory journal enforcing idempotency and the reversal rules.
+
+    Used to replay stored entries (reconciliation) and as the model in property tests; services
+    persist through tables and call ``check_idempotent_replay`` / ``check_reversal`` themselves.
+    """
+
+    def __init__(self, transactions: Iterable[JournalTransaction] = ()) -> None:
+        self._by_key: dict[str, JournalTransaction] = {}
+        self._reversed_keys: set[str] = set()
+        for transaction in transactions:
+            self.post(transaction)
+
+    def post(self, transaction: JournalTransaction) -> bool:
+        """Append ``transaction``; False when it is a replay of one already posted under its key."""
+        existing = self._by_key.get(transaction.idempotency_key)
+        if existing is not None:
+            check_idempotent_replay(existing, transaction)
+            return False
+        if transaction.reverses is not None:
+            check_reversal(
+                self._by_key.get(transaction.reverses),
+                transaction,
+                already_reversed=transaction.reverses in self._reversed_keys,
+            )
+            self._reversed_keys.add(transaction.reverses)
+        self._by_key[transaction.idempotency_key] = transaction
+        return True
+
+    def get(self, idempotency_key: str) -> JournalTransaction | None:
+        return self._by_key.get(idempotency_key)
+
+    def is_reversed(self, idempotency_key: str) -> bool:
+        return idempotency_key in self._reversed_keys
+
+    def balances(self) -> dict[tuple[Account, str], int]:
+        return balances(self._by_key.values())
+
+    def balance(self, account: Account, currency: str) -> int:
+        """Debit-minus-credit balance of one account in one currency (zero if never touched)."""
+        return self.balances().get((account, currency), 0)
+
+    def __iter__(self) -> Iterator[JournalTransaction]:
+        return iter(self._by_key.values())
+
+    def __len__(self) -> int:
+        return len(self._by_key)
