@@ -4,10 +4,12 @@ from pathlib import Path
 
 from piccolo.conf.apps import AppConfig
 
+from ledger.tables import LedgerHead, LedgerLeaf
+
 APP_CONFIG = AppConfig(
     app_name="ledger",
     migrations_folder_path=str(Path(__file__).parent / "piccolo_migrations"),
-    table_classes=[],
+    table_classes=[LedgerHead, LedgerLeaf],
     migration_dependencies=[],
     commands=[],
 )
