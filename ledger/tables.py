@@ -1,4 +1,4 @@
-"""Piccolo tables of the ledger (DDL, with its append-only triggers, in ledger/piccolo_migrations)."""
+"""Piccolo tables of the ledger (DDL and append-only triggers: ledger/piccolo_migrations)."""
 
 from piccolo.columns import BigInt, Bytea, Timestamptz, Varchar
 from piccolo.table import Table

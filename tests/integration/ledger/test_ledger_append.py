@@ -33,10 +33,14 @@ async def test_append_returns_consecutive_indexes_and_stores_the_canonical_entry
 
 async def test_a_rolled_back_append_leaves_no_gap(db: str) -> None:
     engine = current_engine()
-    with pytest.raises(RuntimeError, match="caller failed"):
+
+    async def failing_use_case() -> None:
         async with engine.transaction():
             await append_record("test.created", actor="a", subject="s", payload={})
             raise RuntimeError("caller failed")
+
+    with pytest.raises(RuntimeError, match="caller failed"):
+        await failing_use_case()
     async with engine.transaction():
         appended = await append_record("test.created", actor="a", subject="s", payload={})
     assert appended.leaf_index == 0
