@@ -17,7 +17,7 @@ from market.accounts.model import OrganisationKind
 from market.database import database_server, export_for_piccolo, migrate
 from market.demo import seed_demo_data
 from market.errors import NotFoundError
-from market.runner import serve
+from market.runner import serve, serve_workers
 from market.settings import Settings, SettingsError
 from market.tasks import create_celery
 
@@ -43,6 +43,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--no-demo", action="store_true", help="do not seed demo data")
     run.set_defaults(command=run_command)
 
+    commands.add_parser(
+        "serve", help="serve the API with MARKET_WEB_WORKERS workers on external services "
+                      "(DATABASE_URL required; production form)").set_defaults(
+        command=serve_command)
     commands.add_parser("migrate", help="apply database migrations").set_defaults(
         command=migrate_command)
     commands.add_parser("demo", help="seed the demo data (once)").set_defaults(
@@ -104,6 +108,15 @@ def run_command(settings: Settings, arguments: argparse.Namespace) -> int:
     with _database(settings) as resolved:
         serve(resolved, embedded_database=settings.uses_embedded_database,
               seed_demo=not arguments.no_demo)
+    return 0
+
+
+def serve_command(settings: Settings, _: argparse.Namespace) -> int:
+    if settings.database_url is None:
+        print("market serve needs DATABASE_URL; `market run` starts the embedded defaults",
+              file=sys.stderr)
+        return 2
+    serve_workers(settings)
     return 0
 
 

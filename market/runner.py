@@ -26,6 +26,14 @@ def serve(settings: Settings, *, embedded_database: bool, seed_demo: bool) -> No
     server.run()
 
 
+def serve_workers(settings: Settings) -> None:
+    """The production form: several server processes, each building its app from the
+    environment; migrations are a separate step (`market migrate`)."""
+    uvicorn.run("market.asgi:app_from_environment", factory=True, host=settings.host,
+                port=settings.port, workers=settings.web_workers,
+                log_level=settings.log_level.lower(), access_log=False, proxy_headers=True)
+
+
 async def _prepare(*, seed_demo: bool) -> list[DemoCredential]:
     await migrate()
     if not seed_demo:

@@ -29,6 +29,8 @@ class Settings:
     # None: background tasks run in-process on the web server's event loop.
     broker_url: str | None = None
     redis_url: str | None = None
+    # Keys the task queue writes to Redis start with this, so exchanges can share one Redis.
+    task_key_prefix: str = "market:"
     # None: a local anvil node started from node_modules, its state kept in data_dir.
     chain_rpc_url: str | None = None
     # None: bank transfer only; set to switch card payments on through Stripe.
@@ -62,6 +64,7 @@ class Settings:
             # The broker defaults to the Redis that is configured, as one Redis serves both.
             broker_url=_optional(env, "CELERY_BROKER_URL") or redis_url,
             redis_url=redis_url,
+            task_key_prefix=env.get("MARKET_TASK_KEY_PREFIX", cls.task_key_prefix),
             chain_rpc_url=_optional(env, "CHAIN_RPC_URL"),
             stripe_api_key=_optional(env, "STRIPE_API_KEY"),
             stripe_webhook_secret=_optional(env, "STRIPE_WEBHOOK_SECRET"),

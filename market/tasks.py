@@ -39,6 +39,8 @@ def create_celery(settings: Settings) -> Celery:
         accept_content=["json"],
         result_expires=3600,
         broker_connection_retry_on_startup=True,
+        broker_transport_options={"global_keyprefix": settings.task_key_prefix},
+        result_backend_transport_options={"global_keyprefix": settings.task_key_prefix},
         timezone="UTC",
         beat_schedule={
             job.name: {"task": job.name, "schedule": job.every_s}
