@@ -82,15 +82,23 @@ class CeleryQueue:
 
 class InProcessRunner:
     """Runs jobs on the web server's event loop: enqueued ones at once, periodic ones on their
-    interval. A job's failure is logged and retried on its next turn, never fatal."""
+    interval. A job's failure is logged and retried on its next turn, never fatal.
 
-    def __init__(self, jobs: dict[str, Job]) -> None:
+    Stopping lets a running job finish (up to `stop_grace_s`) rather than cancelling it: a job
+    cancelled inside a database call can leave its pooled connection unreleased, and closing
+    the pool would then wait forever.
+    """
+
+    def __init__(self, jobs: dict[str, Job], *, stop_grace_s: float = 30.0) -> None:
         self._jobs = jobs
+        self._stop_grace_s = stop_grace_s
+        self._stopping = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
 
     def enqueue(self, job_name: str) -> None:
         job = self._jobs[job_name]
-        self._spawn(self._run_once(job))
+        if not self._stopping.is_set():
+            self._spawn(self._run_once(job))
 
     def start(self) -> None:
         for job in self._jobs.values():
@@ -98,9 +106,15 @@ class InProcessRunner:
                 self._spawn(self._run_periodically(job, job.every_s))
 
     async def stop(self) -> None:
-        for task in list(self._tasks):
+        self._stopping.set()
+        if not self._tasks:
+            return
+        _, still_running = await asyncio.wait(set(self._tasks), timeout=self._stop_grace_s)
+        for task in still_running:
+            logger.warning("job task %s did not finish in %s s; cancelling it",
+                           task.get_name(), self._stop_grace_s)
             task.cancel()
-        for task in list(self._tasks):
+        for task in still_running:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
@@ -116,6 +130,8 @@ class InProcessRunner:
             logger.exception("job %s failed", job.name)
 
     async def _run_periodically(self, job: Job, every_s: float) -> None:
-        while True:
+        while not self._stopping.is_set():
             await self._run_once(job)
-            await asyncio.sleep(every_s)
+            # Sleeps until the next turn, or wakes at once when the runner stops.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=every_s)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -29,10 +30,10 @@ def database_url() -> Iterator[str]:
     """A fresh database for this run, dropped afterwards."""
     external = os.environ.get("DATABASE_URL")
     server = None
+    cluster = Path(tempfile.mkdtemp(prefix="market-test-pg-"))
     if external:
         server_url = external
     else:
-        cluster = Path(tempfile.mkdtemp(prefix="market-test-pg-"))
         server = start_embedded_server(cluster / "postgres")
         server_url = str(server.get_uri())
     name = f"market_test_{secrets.token_hex(4)}"
@@ -45,6 +46,7 @@ def database_url() -> Iterator[str]:
         asyncio.run(_admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         if server is not None:
             server.cleanup()
+        shutil.rmtree(cluster, ignore_errors=True)
 
 
 async def _admin(url: str, statement: str) -> None:
