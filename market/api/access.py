@@ -11,6 +11,7 @@ from typing import Any
 
 from litestar import Litestar, Request
 from litestar.connection import ASGIConnection
+from litestar.di import NamedDependency
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
@@ -35,6 +36,9 @@ def roles(*allowed: Role) -> dict[str, Any]:
 
 
 AUTHENTICATED = roles(*Role)
+
+# A handler parameter typed `Caller` receives the authenticated Principal (see provide_principal).
+Caller = NamedDependency[Principal]
 
 
 class BearerTokenMiddleware(AbstractAuthenticationMiddleware):

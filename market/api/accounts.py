@@ -9,10 +9,11 @@ from uuid import UUID
 import msgspec
 from litestar import Controller, delete, get, post
 from litestar.di import Provide
+from litestar.params import FromPath, JSONBody
 
 from market.accounts import service
-from market.accounts.model import OrganisationKind, Principal, Role
-from market.api.access import AUTHENTICATED, provide_principal, roles
+from market.accounts.model import OrganisationKind, Role
+from market.api.access import AUTHENTICATED, Caller, provide_principal, roles
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"\S")]
 Email = Annotated[str, msgspec.Meta(min_length=3, max_length=254,
@@ -105,24 +106,26 @@ class OrganisationController(Controller):
     opt = AUTHENTICATED
 
     @post("/", opt=roles(Role.STAFF), summary="Register an organisation (staff)")
-    async def create_organisation(self, data: OrganisationCreate) -> Organisation:
+    async def create_organisation(self, data: JSONBody[OrganisationCreate]) -> Organisation:
         return _organisation(await service.create_organisation(data.name, data.kind))
 
     @get("/", summary="Organisations the caller may see: its own, or all for staff and regulator")
-    async def list_organisations(self, principal: Principal) -> list[Organisation]:
+    async def list_organisations(self, principal: Caller) -> list[Organisation]:
         return [_organisation(r) for r in await service.list_organisations(principal)]
 
     @get("/{organisation_id:uuid}", summary="One organisation")
-    async def get_organisation(self, principal: Principal, organisation_id: UUID) -> Organisation:
+    async def get_organisation(self, principal: Caller,
+                               organisation_id: FromPath[UUID]) -> Organisation:
         return _organisation(await service.get_organisation(principal, organisation_id))
 
     @get("/{organisation_id:uuid}/users", summary="Users of an organisation")
-    async def list_users(self, principal: Principal, organisation_id: UUID) -> list[User]:
+    async def list_users(self, principal: Caller, organisation_id: FromPath[UUID]) -> list[User]:
         return [_user(r) for r in await service.list_users(principal, organisation_id)]
 
     @post("/{organisation_id:uuid}/users", opt=roles(Role.STAFF),
           summary="Add a user to an organisation (staff); the role follows the organisation")
-    async def create_user(self, organisation_id: UUID, data: UserCreate) -> User:
+    async def create_user(self, organisation_id: FromPath[UUID],
+                          data: JSONBody[UserCreate]) -> User:
         return _user(await service.create_user(organisation_id, data.email, data.display_name))
 
 
@@ -133,27 +136,28 @@ class TokenController(Controller):
     opt = AUTHENTICATED
 
     @get("/me", summary="The caller: its user and organisation")
-    async def whoami(self, principal: Principal) -> Whoami:
+    async def whoami(self, principal: Caller) -> Whoami:
         user = await service.get_user(principal, principal.user_id)
         organisation = await service.get_organisation(principal, principal.organisation_id)
         return Whoami(user=_user(user), organisation=_organisation(organisation))
 
     @get("/me/tokens", summary="The caller's API tokens (never their secrets)")
-    async def list_my_tokens(self, principal: Principal) -> list[Token]:
+    async def list_my_tokens(self, principal: Caller) -> list[Token]:
         return [_token(r) for r in await service.list_tokens(principal.user_id)]
 
     @post("/me/tokens", summary="Issue a new API token for the caller; the secret is shown once")
-    async def issue_my_token(self, principal: Principal, data: TokenCreate) -> IssuedToken:
+    async def issue_my_token(self, principal: Caller, data: JSONBody[TokenCreate]) -> IssuedToken:
         return _issued(await service.issue_api_token(
             principal.user_id, data.label, timedelta(days=data.lifetime_days)))
 
     @post("/users/{user_id:uuid}/tokens", opt=roles(Role.STAFF),
           summary="Issue an API token for a user (staff); the secret is shown once")
-    async def issue_token_for_user(self, user_id: UUID, data: TokenCreate) -> IssuedToken:
+    async def issue_token_for_user(self, user_id: FromPath[UUID],
+                                   data: JSONBody[TokenCreate]) -> IssuedToken:
         return _issued(await service.issue_api_token(
             user_id, data.label, timedelta(days=data.lifetime_days)))
 
     @delete("/tokens/{token_id:uuid}", status_code=200,
             summary="Revoke a token: one's own, or anyone's for staff")
-    async def revoke_token(self, principal: Principal, token_id: UUID) -> Token:
+    async def revoke_token(self, principal: Caller, token_id: FromPath[UUID]) -> Token:
         return _token(await service.revoke_token(principal, token_id))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import msgspec
 from litestar import Controller, get
+from litestar.params import FromPath
 
 from market.api.access import public
 from market.api.problems import PROBLEM_BASE, PROBLEM_TYPES
@@ -26,7 +27,7 @@ class ProblemTypeController(Controller):
         return [_describe(slug) for slug in PROBLEM_TYPES]
 
     @get("/{slug:str}", summary="One problem type")
-    async def get_problem_type(self, slug: str) -> ProblemTypeDescription:
+    async def get_problem_type(self, slug: FromPath[str]) -> ProblemTypeDescription:
         if slug not in PROBLEM_TYPES:
             raise NotFoundError(f"no problem type {slug!r}")
         return _describe(slug)
