@@ -1,0 +1,196 @@
+"""The pure matching core: hard filters, BM25 ranking on Chinese text, explanations, both
+directions, and incremental index maintenance."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+
+from listings.domains import ChargingUnit, DataDomain, DeliveryForm, Grade, Purpose
+from listings.product import Price
+from market.errors import InvalidInputError
+from market.trading.matching import (
+    ALL_FILTERS,
+    DemandMatcher,
+    MatchFilter,
+    ProductMatcher,
+    exclusions,
+)
+from tests.unit.market.trading_examples import CATALOG, INDUSTRY_PER_CALL, demand, product
+
+WELFARE_ONLY = {
+    "permitted_purposes": frozenset({Purpose.PUBLIC_WELFARE}),
+    "prices": (Price(Purpose.PUBLIC_WELFARE, ChargingUnit.PER_CALL, 0),),
+}
+EXCLUDED_BY = [
+    pytest.param([MatchFilter.LISTING_ACTIVE], {"active": False}, id="delisted"),
+    pytest.param(
+        [MatchFilter.OPERATOR_AUTHORIZED], {"operator_authorized": False}, id="unauthorized"
+    ),
+    pytest.param([MatchFilter.DOMAIN], {"domain": DataDomain.TRANSPORT}, id="other-domain"),
+    # A product has a price for each permitted purpose only, so it has none for this one either.
+    pytest.param([MatchFilter.PURPOSE_PERMITTED, MatchFilter.PRICE], WELFARE_ONLY, id="purpose"),
+    pytest.param([MatchFilter.DELIVERY_FORM], {"delivery_form": DeliveryForm.SANDBOX}, id="form"),
+    pytest.param([MatchFilter.GRADE], {"grade": Grade.IMPORTANT}, id="grade"),
+    pytest.param(
+        [MatchFilter.PRICE],
+        {"prices": (Price(Purpose.INDUSTRY, ChargingUnit.PER_CALL, 501),)},
+        id="too-dear",
+    ),
+    pytest.param(
+        [MatchFilter.PRICE],
+        {"prices": (Price(Purpose.INDUSTRY, ChargingUnit.PER_PERIOD, 100),)},
+        id="unit-not-budgeted",
+    ),
+]
+
+
+@pytest.mark.parametrize(("failing", "product_changes"), EXCLUDED_BY)
+def test_each_hard_filter_excludes_exactly_what_it_should(
+    failing: list[MatchFilter], product_changes: dict[str, Any]
+) -> None:
+    asked = demand()
+    excluded = product("p-excluded", **product_changes)
+    matcher = ProductMatcher([excluded, product("p-fine")])
+
+    assert [exclusion.filter for exclusion in exclusions(asked, excluded)] == failing
+    assert [match.product_id for match in matcher.top_products(asked)] == ["p-fine"]
+    explanation = matcher.explain(asked, "p-excluded")
+    assert explanation is not None
+    assert not explanation.is_match
+    assert [exclusion.filter for exclusion in explanation.exclusions] == failing
+    assert all(exclusion.reason for exclusion in explanation.exclusions)
+    assert set(explanation.filters_passed) == set(ALL_FILTERS) - set(failing)
+
+
+def test_important_data_reaches_a_buyer_cleared_for_it_and_core_clearance_changes_nothing() -> None:
+    important = product(grade=Grade.IMPORTANT)
+    assert exclusions(demand(grade_clearance=Grade.IMPORTANT), important) == ()
+    assert exclusions(demand(grade_clearance=Grade.CORE), important) == ()
+
+
+def test_price_fits_the_budget_of_its_unit_or_the_general_budget() -> None:
+    priced = product(
+        prices=(
+            Price(Purpose.INDUSTRY, ChargingUnit.PER_CALL, 900),
+            Price(Purpose.INDUSTRY, ChargingUnit.PER_PERIOD, 30_000),
+        )
+    )
+    by_period = demand(unit_budgets_minor={ChargingUnit.PER_PERIOD: 30_000})
+    general = demand(budget_minor_per_unit=1_000, unit_budgets_minor={})
+    (match,) = ProductMatcher([priced]).top_products(by_period)
+    assert match.price == Price(Purpose.INDUSTRY, ChargingUnit.PER_PERIOD, 30_000)
+    (match,) = ProductMatcher([priced]).top_products(general)
+    assert match.price == Price(Purpose.INDUSTRY, ChargingUnit.PER_CALL, 900)
+
+
+def test_free_public_use_fits_a_zero_budget() -> None:
+    free = product(
+        prices=(INDUSTRY_PER_CALL, Price(Purpose.PUBLIC_WELFARE, ChargingUnit.PER_CALL, 0)),
+        permitted_purposes=frozenset({Purpose.INDUSTRY, Purpose.PUBLIC_WELFARE}),
+    )
+    welfare = demand(purpose=Purpose.PUBLIC_WELFARE, unit_budgets_minor={}, budget_minor_per_unit=0)
+    assert exclusions(welfare, free) == ()
+
+
+def test_a_meteorology_demand_ranks_the_precipitation_forecast_first() -> None:
+    matches = ProductMatcher(CATALOG).top_products(demand())
+    assert matches[0].product_id == "p-rain"
+    assert {"降水", "预报"} <= set(matches[0].matched_terms)
+    assert matches[0].filters_passed == ALL_FILTERS
+    assert [match.score for match in matches] == sorted(
+        (match.score for match in matches), reverse=True
+    )
+
+
+def test_the_query_finds_the_product_its_words_describe_across_domains() -> None:
+    asked = demand(
+        title="台风走向和风圈数据",
+        description="港口需要跟踪台风路径与风速。",
+        domains=frozenset({DataDomain.METEOROLOGY, DataDomain.TRANSPORT}),
+    )
+    matches = ProductMatcher(CATALOG).top_products(asked, 1)
+    assert [match.product_id for match in matches] == ["p-typhoon"]
+    assert "台风" in matches[0].matched_terms
+
+
+def test_a_product_sharing_no_term_is_not_a_match() -> None:
+    asked = demand(
+        title="公交客流", description="公交站点上下客人数", domains=frozenset(DataDomain)
+    )
+    matches = ProductMatcher(CATALOG).top_products(asked, 10)
+    assert "p-bus" in [match.product_id for match in matches]
+    assert "p-hospital" not in [match.product_id for match in matches]
+
+
+def test_explanation_gives_the_score_top_products_gave() -> None:
+    matcher = ProductMatcher(CATALOG)
+    asked = demand()
+    (best,) = matcher.top_products(asked, 1)
+    explanation = matcher.explain(asked, best.product_id)
+    assert explanation is not None
+    assert explanation.is_match
+    assert explanation.score == best.score
+    assert explanation.matched_terms == best.matched_terms
+    assert explanation.filters_passed == ALL_FILTERS
+    assert matcher.explain(asked, "no-such-product") is None
+
+
+def test_a_change_to_a_listing_is_seen_by_the_next_query() -> None:
+    matcher = ProductMatcher(CATALOG)
+    matcher.upsert(dataclasses.replace(CATALOG[0], active=False))
+    assert "p-rain" not in [match.product_id for match in matcher.top_products(demand())]
+    assert matcher.remove("p-typhoon")
+    assert not matcher.remove("p-typhoon")
+    assert "p-typhoon" not in matcher
+    assert matcher.top_products(demand()) == []
+
+
+def test_an_operator_sees_the_open_demands_its_products_serve_best_first() -> None:
+    demands = DemandMatcher(
+        [
+            demand("d-rain"),
+            demand("d-typhoon", title="台风路径数据", description="港口防台需要台风路径与风速"),
+            demand(
+                "d-bus",
+                title="公交客流",
+                description="公交站点客流",
+                domains=frozenset({DataDomain.TRANSPORT}),
+            ),
+            demand("d-cheap", unit_budgets_minor={ChargingUnit.PER_CALL: 10}),
+        ]
+    )
+    matches = demands.open_demands_for([CATALOG[0], CATALOG[1]], k=10)
+    by_demand = {match.demand_id: match for match in matches}
+    assert set(by_demand) == {"d-rain", "d-typhoon"}
+    assert by_demand["d-rain"].product_id == "p-rain"
+    assert by_demand["d-typhoon"].product_id == "p-typhoon"
+    assert [match.score for match in matches] == sorted(
+        (match.score for match in matches), reverse=True
+    )
+    delisted = dataclasses.replace(CATALOG[0], active=False)
+    assert demands.open_demands_for([delisted]) == []
+    assert demands.remove("d-rain")
+    assert "d-rain" not in {match.demand_id for match in demands.open_demands_for([CATALOG[0]])}
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"unit_budgets_minor": {ChargingUnit.PER_CALL: -1}}, "unit_budgets_minor.per_call"),
+        ({"budget_minor_per_unit": -5}, "budget_minor_per_unit"),
+        ({"unit_budgets_minor": {}}, "budget_minor_per_unit"),
+        ({"domains": frozenset()}, "domains"),
+        ({"domains": frozenset({"meteorology"})}, "domains"),
+        ({"delivery_forms": frozenset()}, "delivery_forms"),
+        ({"title": " "}, "title"),
+    ],
+)
+def test_a_malformed_demand_is_refused_naming_the_field(
+    changes: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(InvalidInputError) as raised:
+        demand(**changes)
+    assert raised.value.field == field
