@@ -42,6 +42,12 @@ class InvalidTransitionError(ListingsError):
     default_code = "invalid_transition"
 
 
+class NotFoundError(ListingsError):
+    """No such record, or it belongs to another organisation (which must not be revealed)."""
+
+    default_code = "not_found"
+
+
 def require_text(
     field: str, value: object, *, max_length: int, min_length: int = 1, multiline: bool = False
 ) -> str:

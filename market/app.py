@@ -17,11 +17,14 @@ from litestar.router import Router
 from market.api.access import BearerTokenMiddleware, enforce_access, public
 from market.api.accounts import OrganisationController, TokenController
 from market.api.health import HealthController, readiness_checks
+from market.api.ledger import ledger_router
+from market.api.listings_router import listings_router
 from market.api.problems import EXCEPTION_HANDLERS
 from market.api.problems_docs import ProblemTypeController
 from market.api.requests import ExchangeRequest
 from market.database import close_pool, current_engine, export_for_piccolo, open_pool
-from market.jobs import JOBS
+from market.jobs import JOBS, bind_settings
+from market.ledger_wiring import chain_gateway
 from market.settings import Settings
 from market.tasks import CeleryQueue, InProcessRunner, create_celery
 
@@ -33,17 +36,20 @@ def create_app(settings: Settings) -> Litestar:
         raise ValueError("create_app needs a resolved database URL (the `market` command starts "
                          "the embedded server and passes its URL)")
     export_for_piccolo(settings.database_url)
+    bind_settings(settings)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         engine = current_engine()
         await open_pool(engine, max_size=20)
         redis_client = aioredis.from_url(settings.redis_url) if settings.redis_url else None
+        chain = chain_gateway(settings)
         runner = InProcessRunner(JOBS) if settings.broker_url is None else None
         app.state.task_queue = runner or CeleryQueue(create_celery(settings))
         app.state.readiness_checks = readiness_checks(
             database=lambda: engine.run_ddl("SELECT 1"),
             redis=redis_client.ping if redis_client else None,
+            chain=chain.ping if chain else None,
         )
         if runner is not None:
             runner.start()
@@ -54,11 +60,13 @@ def create_app(settings: Settings) -> Litestar:
                 await runner.stop()
             if redis_client is not None:
                 await redis_client.aclose()
+            if chain is not None:
+                await chain.close()
             await close_pool(engine)
 
     return Litestar(
         route_handlers=[HealthController, ProblemTypeController, OrganisationController,
-                        TokenController],
+                        TokenController, listings_router(settings), ledger_router(settings)],
         guards=[enforce_access],
         middleware=[DefineMiddleware(BearerTokenMiddleware)],
         exception_handlers=EXCEPTION_HANDLERS,

@@ -17,6 +17,7 @@ from market.accounts.model import OrganisationKind
 from market.database import database_server, export_for_piccolo, migrate
 from market.demo import seed_demo_data
 from market.errors import NotFoundError
+from market.ledger_cli import add_ledger_commands
 from market.runner import serve, serve_workers
 from market.settings import Settings, SettingsError
 from market.tasks import create_celery
@@ -61,6 +62,8 @@ def _parser() -> argparse.ArgumentParser:
     staff.add_argument("--email", required=True)
     staff.add_argument("--name", required=True, help="display name")
     staff.set_defaults(command=create_staff_command)
+
+    add_ledger_commands(commands)
 
     token = commands.add_parser("token", help="issue or revoke API tokens")
     token_commands = token.add_subparsers(required=True, metavar="ACTION")

@@ -7,12 +7,14 @@ each start, because a token's secret is shown only once and never stored.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from piccolo.engine import engine_finder
 
 from market.accounts import service as accounts
 from market.accounts.model import OrganisationKind, Role
+from market.demo_listings import seed_listings
+from market.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,8 @@ DEMO_ACCOUNTS = (
                 "气象数据运营专员"),
     DemoAccount("城市交通数据科技有限公司", OrganisationKind.OPERATOR,
                 "ops@transport-operator.example", "交通数据运营专员"),
+    DemoAccount("省大数据运营集团有限公司", OrganisationKind.OPERATOR,
+                "ops@bigdata-operator.example", "综合数据运营专员"),
     DemoAccount("绿野农业保险股份有限公司", OrganisationKind.ENTERPRISE, "buyer@insurer.example",
                 "数据采购经理"),
     DemoAccount("智行物流有限公司", OrganisationKind.ENTERPRISE, "buyer@logistics.example",
@@ -64,7 +68,24 @@ async def seed_demo_data() -> bool:
                 organisation = await accounts.create_organisation(account.organisation,
                                                                   account.kind)
             await accounts.create_user(organisation.id, account.email, account.display_name)
+        await _seed_listings()
     return True
+
+
+async def _seed_listings() -> None:
+    # Joins the seed's transaction: accounts and listings are seeded together or not at all.
+    settings = Settings.from_env()
+    ids = {}
+    for account in DEMO_ACCOUNTS:
+        organisation = await accounts.find_organisation_by_name(account.organisation)
+        if organisation is not None:
+            ids[account.organisation] = organisation.id
+    regulator = next(a for a in DEMO_ACCOUNTS if a.kind is OrganisationKind.AUTHORIZING_BODY)
+    staff = next(a for a in DEMO_ACCOUNTS if a.kind is OrganisationKind.EXCHANGE)
+    await seed_listings(regulator_id=ids[regulator.organisation],
+                        staff_id=ids[staff.organisation], operator_ids=ids,
+                        today=datetime.now(settings.exchange_zone).date(),
+                        issuer=settings.code_issuer)
 
 
 async def issue_demo_tokens() -> list[DemoCredential]:

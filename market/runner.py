@@ -11,6 +11,7 @@ import uvicorn
 from market.app import create_app
 from market.database import migrate
 from market.demo import DemoCredential, issue_demo_tokens, seed_demo_data
+from market.embedded.ledger_chain import embedded_chain
 from market.settings import Settings
 
 
@@ -18,12 +19,14 @@ def serve(settings: Settings, *, embedded_database: bool, seed_demo: bool) -> No
     # uvicorn re-raises the signal that stopped it once it has shut down; SIGTERM's default
     # action would end the process on the spot and skip stopping the embedded servers.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    credentials = asyncio.run(_prepare(seed_demo=seed_demo))
-    print(_banner(settings, credentials, embedded_database=embedded_database), flush=True)
-    server = uvicorn.Server(uvicorn.Config(
-        create_app(settings), host=settings.host, port=settings.port,
-        log_level=settings.log_level.lower(), access_log=False, lifespan="on"))
-    server.run()
+    # The local anvil (when no chain is configured) stops with the server, on Ctrl-C too.
+    with embedded_chain(settings) as chained:
+        credentials = asyncio.run(_prepare(seed_demo=seed_demo))
+        print(_banner(chained, credentials, embedded_database=embedded_database), flush=True)
+        server = uvicorn.Server(uvicorn.Config(
+            create_app(chained), host=chained.host, port=chained.port,
+            log_level=chained.log_level.lower(), access_log=False, lifespan="on"))
+        server.run()
 
 
 def serve_workers(settings: Settings) -> None:
@@ -58,6 +61,8 @@ def _banner(settings: Settings, credentials: list[DemoCredential], *,
         f"  Data:      {settings.data_dir}",
         f"  Database:  {database}",
         f"  Tasks:     {'in-process' if settings.broker_url is None else 'Celery via the broker'}",
+        f"  Ledger:    {settings.base_url}/ledger/checkpoint",
+        f"  Chain:     {settings.chain_rpc_url or 'none (anchoring off)'}",
     ]
     if credentials:
         lines += ["", "  Demo accounts (tokens valid for one day, new ones at every start):"]

@@ -7,6 +7,7 @@ external service switches that part over (ARCHITECTURE.md, "Fixed decisions").
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,18 @@ class Settings:
     task_key_prefix: str = "market:"
     # None: a local anvil node started from node_modules, its state kept in data_dir.
     chain_rpc_url: str | None = None
+    # The exchange's chain account (0x-hex private key) and the ExchangeLedger contract; the
+    # embedded runner fills both in for its local anvil. Anchoring is off unless all three are set.
+    chain_private_key: str | None = field(default=None, repr=False)
+    ledger_contract_address: str | None = None
+    chain_confirmations: int = 1
+    ledger_anchor_interval_s: float = 30.0
+    # A checkpoint still not covered by an anchor after this long is a reconciliation finding.
+    ledger_unanchored_alert_minutes: int = 30
+    # The log's C2SP origin; None: the signing key's name, or `<host>:<port>/ledger` when the
+    # key is generated. A signed-note private key; None: generated once into the data directory.
+    ledger_origin: str | None = None
+    ledger_signing_key: str | None = field(default=None, repr=False)
     # None: bank transfer only; set to switch card payments on through Stripe.
     stripe_api_key: str | None = None
     stripe_webhook_secret: str | None = None
@@ -43,6 +56,10 @@ class Settings:
     request_max_body_bytes: int = 1_000_000
     token_ttl_days: int = 90
     log_level: str = "INFO"
+    # The issuer part of the unified registration codes this exchange assigns (listings.codes).
+    code_issuer: str = "DEMOEX"
+    # Calendar days of public notice (公示) before a registration gets its code.
+    notice_days: int = 7
 
     @property
     def uses_embedded_database(self) -> bool:
@@ -51,6 +68,15 @@ class Settings:
     @property
     def base_url(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    @property
+    def ledger_key_path(self) -> Path:
+        return self.data_dir / "ledger" / "signing.skey"
+
+    @property
+    def anchoring_configured(self) -> bool:
+        return None not in (self.chain_rpc_url, self.chain_private_key,
+                            self.ledger_contract_address)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -66,6 +92,18 @@ class Settings:
             redis_url=redis_url,
             task_key_prefix=env.get("MARKET_TASK_KEY_PREFIX", cls.task_key_prefix),
             chain_rpc_url=_optional(env, "CHAIN_RPC_URL"),
+            chain_private_key=_optional(env, "CHAIN_PRIVATE_KEY"),
+            ledger_contract_address=_optional(env, "LEDGER_CONTRACT_ADDRESS"),
+            chain_confirmations=_integer(env, "CHAIN_CONFIRMATIONS", cls.chain_confirmations,
+                                         minimum=1, maximum=100),
+            ledger_anchor_interval_s=float(_integer(
+                env, "MARKET_LEDGER_ANCHOR_INTERVAL_S", int(cls.ledger_anchor_interval_s),
+                minimum=1, maximum=86_400)),
+            ledger_unanchored_alert_minutes=_integer(
+                env, "MARKET_LEDGER_UNANCHORED_ALERT_MINUTES",
+                cls.ledger_unanchored_alert_minutes, minimum=1, maximum=10_080),
+            ledger_origin=_optional(env, "MARKET_LEDGER_ORIGIN"),
+            ledger_signing_key=_optional(env, "MARKET_LEDGER_SIGNING_KEY"),
             stripe_api_key=_optional(env, "STRIPE_API_KEY"),
             stripe_webhook_secret=_optional(env, "STRIPE_WEBHOOK_SECRET"),
             stripe_api_base=_optional(env, "STRIPE_API_BASE"),
@@ -79,6 +117,8 @@ class Settings:
             token_ttl_days=_integer(env, "MARKET_TOKEN_TTL_DAYS", cls.token_ttl_days, minimum=1,
                                     maximum=3650),
             log_level=env.get("MARKET_LOG_LEVEL", cls.log_level).upper(),
+            code_issuer=_code_issuer(env.get("MARKET_CODE_ISSUER", cls.code_issuer)),
+            notice_days=_integer(env, "MARKET_NOTICE_DAYS", cls.notice_days, minimum=1, maximum=90),
         )
 
 
@@ -98,6 +138,15 @@ def _integer(env: Mapping[str, str], name: str, default: int, *, minimum: int, m
     if not minimum <= value <= maximum:
         raise SettingsError(f"{name} must be between {minimum} and {maximum}, got {value}")
     return value
+
+
+def _code_issuer(value: str) -> str:
+    # The same shape listings.codes requires, checked here so a bad value stops the start-up.
+    issuer = value.strip()
+    if re.fullmatch(r"[A-Z][A-Z0-9]{1,5}", issuer, re.ASCII) is None:
+        raise SettingsError("MARKET_CODE_ISSUER must be 2–6 uppercase letters or digits starting "
+                            f"with a letter, got {value!r}")
+    return issuer
 
 
 def _zone(name: str) -> ZoneInfo:

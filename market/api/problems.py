@@ -23,6 +23,8 @@ from litestar.exceptions import (
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import ExceptionHandlersMap
 
+from listings.errors import InvalidTransitionError, ListingsError
+from listings.errors import NotFoundError as ListingsNotFoundError
 from market.errors import MarketError
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -153,8 +155,27 @@ def _field_error(item: Mapping[str, Any]) -> dict[str, str]:
     return result
 
 
+def handle_listings_error(_: Request[Any, Any, Any],
+                          error: ListingsError) -> Response[dict[str, Any]]:
+    """A listings domain error: a state-machine refusal is a conflict with the current state, an
+    unknown or foreign record is not found, anything else is invalid input naming its field."""
+    if isinstance(error, InvalidTransitionError):
+        slug, status = "conflict", 409
+    elif isinstance(error, ListingsNotFoundError):
+        slug, status = "not-found", 404
+    else:
+        slug, status = "validation", 422
+    blockers = getattr(error, "blockers", ())
+    errors = [{"field": blocker.field, "message": blocker.message, "code": blocker.reason.value}
+              for blocker in blockers] or [{"field": error.field, "message": error.message,
+                                            "code": error.code}]
+    return problem_response(slug, status, f"{error.field}: {error.message}", field=error.field,
+                            errors=errors)
+
+
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     MarketError: handle_market_error,
+    ListingsError: handle_listings_error,
     ValidationException: handle_validation_error,
     UnicodeDecodeError: handle_undecodable_body,
     HTTPException: handle_http_error,

@@ -1,0 +1,161 @@
+"""Read models of the public log: checkpoint, tiles, entry bundles, entries with proofs.
+
+Everything served is bounded by the newest signed checkpoint: a tile, bundle or proof for a
+tree size no checkpoint covers is "not found", so a client never sees data that no signature
+commits to. Tiles only grow (a database trigger), so the hashes a checkpoint covered are the
+prefix of whatever the tile row holds now, and any slice served once is served identically
+forever — which is why tlog-tiles lets tiles be cached as immutable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ledger.hashing import HASH_SIZE_BYTES
+from ledger.proofs import consistency_node_ids, inclusion_node_ids
+from ledger.tables import LedgerLeaf
+from ledger.tiles import TILE_HEIGHT, TILE_WIDTH, TileRef, encode_entry_bundle
+from ledger.tree_store import read_nodes, root_at
+
+
+class LedgerLookupError(LookupError):
+    """The log holds no such entry, tile or tree size (under its newest checkpoint)."""
+
+
+class LedgerQueryError(ValueError):
+    """A request names an impossible range; `field` names the offending parameter."""
+
+    def __init__(self, message: str, *, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class StoredCheckpoint:
+    tree_size: int
+    root_hash: bytes
+    note: str
+    signed_at: datetime
+
+
+@dataclass(frozen=True)
+class EntryWithProof:
+    leaf_index: int
+    entry: bytes
+    leaf_hash: bytes
+    checkpoint: StoredCheckpoint
+    inclusion_proof: list[bytes]
+
+
+@dataclass(frozen=True)
+class ConsistencyProof:
+    first_size: int
+    second_size: int
+    first_root: bytes
+    second_root: bytes
+    proof: list[bytes]
+
+
+@asynccontextmanager
+async def _connection() -> AsyncIterator[Any]:
+    async with LedgerLeaf._meta.db.transaction() as transaction:
+        yield transaction.connection
+
+
+async def _latest(connection: Any) -> StoredCheckpoint | None:
+    row = await connection.fetchrow(
+        "SELECT tree_size, root_hash, note, signed_at FROM ledger_checkpoints "
+        "ORDER BY tree_size DESC LIMIT 1")
+    if row is None:
+        return None
+    return StoredCheckpoint(int(row["tree_size"]), bytes(row["root_hash"]), row["note"],
+                            row["signed_at"])
+
+
+async def latest_checkpoint() -> StoredCheckpoint:
+    async with _connection() as connection:
+        checkpoint = await _latest(connection)
+    if checkpoint is None:
+        raise LedgerLookupError("the log has not signed a checkpoint yet")
+    return checkpoint
+
+
+async def _published_size(connection: Any) -> int:
+    checkpoint = await _latest(connection)
+    return 0 if checkpoint is None else checkpoint.tree_size
+
+
+async def read_tile(tile: TileRef) -> bytes:
+    """The body of a hash tile (not an entry bundle) covered by the newest checkpoint."""
+    async with _connection() as connection:
+        hashes_at_level = await _published_size(connection) >> (TILE_HEIGHT * tile.level)
+        if tile.index * TILE_WIDTH + tile.width > hashes_at_level:
+            raise LedgerLookupError(f"{tile.path} is beyond the newest checkpoint")
+        data = await connection.fetchval(
+            "SELECT hashes FROM ledger_tiles WHERE level = $1 AND tile_index = $2",
+            tile.level, tile.index)
+    if data is None or len(data) < tile.width * HASH_SIZE_BYTES:
+        # The checkpoint covers it but the tree store lacks it: reconciliation reports this.
+        raise LedgerLookupError(f"{tile.path} is missing from the stored tree")
+    return bytes(data[:tile.width * HASH_SIZE_BYTES])
+
+
+async def read_entry_bundle(bundle: TileRef) -> bytes:
+    """The uint16-length-prefixed entries of a bundle covered by the newest checkpoint."""
+    first = bundle.index * TILE_WIDTH
+    async with _connection() as connection:
+        if first + bundle.width > await _published_size(connection):
+            raise LedgerLookupError(f"{bundle.path} is beyond the newest checkpoint")
+        rows = await connection.fetch(
+            "SELECT entry FROM ledger_leaves WHERE leaf_index >= $1 AND leaf_index < $2 "
+            "ORDER BY leaf_index", first, first + bundle.width)
+    if len(rows) != bundle.width:
+        raise LedgerLookupError(f"{bundle.path}: leaves are missing from the log")
+    return encode_entry_bundle([bytes(row["entry"]) for row in rows])
+
+
+async def entry_with_proof(leaf_index: int) -> EntryWithProof:
+    """Leaf `leaf_index` and its RFC 9162 inclusion proof in the newest checkpoint's tree."""
+    if leaf_index < 0:
+        raise LedgerQueryError("a leaf index is not negative", field="index")
+    async with _connection() as connection:
+        checkpoint = await _latest(connection)
+        if checkpoint is None or leaf_index >= checkpoint.tree_size:
+            raise LedgerLookupError(f"leaf {leaf_index} is not in a signed checkpoint yet")
+        row = await connection.fetchrow(
+            "SELECT entry, leaf_hash FROM ledger_leaves WHERE leaf_index = $1", leaf_index)
+        if row is None:
+            raise LedgerLookupError(f"leaf {leaf_index} is missing from the log")
+        nodes = inclusion_node_ids(leaf_index, checkpoint.tree_size)
+        hashes = await read_nodes(connection, nodes.node_ids)
+    return EntryWithProof(leaf_index, bytes(row["entry"]), bytes(row["leaf_hash"]), checkpoint,
+                          nodes.rehash(hashes))
+
+
+async def consistency_proof(first_size: int, second_size: int | None) -> ConsistencyProof:
+    """The RFC 9162 consistency proof between two tree sizes up to the newest checkpoint's
+    (`second_size` None: the newest checkpoint's size)."""
+    if first_size < 1:
+        raise LedgerQueryError("the first tree size must be at least 1", field="from")
+    if second_size is not None and second_size < 1:
+        raise LedgerQueryError("the second tree size must be at least 1", field="to")
+    async with _connection() as connection:
+        published = await _published_size(connection)
+        second = published if second_size is None else second_size
+        if second > published:
+            raise LedgerLookupError(f"tree size {second} is beyond the newest checkpoint "
+                                    f"({published})")
+        if first_size > second:
+            raise LedgerQueryError(f"the first tree size {first_size} exceeds the second "
+                                   f"({second})", field="from")
+        first_root = await root_at(connection, first_size)
+        second_root = await root_at(connection, second)
+        if first_size == second:
+            return ConsistencyProof(first_size, second, first_root, second_root, [])
+        nodes = consistency_node_ids(first_size, second)
+        hashes = await read_nodes(connection, nodes.node_ids)
+    return ConsistencyProof(first_size, second, first_root, second_root, nodes.rehash(hashes))

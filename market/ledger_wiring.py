@@ -1,0 +1,40 @@
+"""How the settings turn into the ledger's collaborators: the signing key, the chain gateway
+and the reconciliation options. Shared by the app, the jobs and the `market` command."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from ledger.chain import ChainGateway, Web3ChainGateway
+from ledger.keys import load_signer
+from ledger.note import NoteSigner
+from ledger.reconcile import ReconcileOptions
+from market.settings import Settings
+
+
+def ledger_signer(settings: Settings) -> NoteSigner:
+    return load_signer(origin=settings.ledger_origin, signing_key=settings.ledger_signing_key,
+                       key_path=settings.ledger_key_path,
+                       default_origin=f"{settings.host}:{settings.port}/ledger")
+
+
+def chain_gateway(settings: Settings) -> Web3ChainGateway | None:
+    """The exchange's chain gateway, or None when anchoring is not configured."""
+    if (settings.chain_rpc_url is None or settings.chain_private_key is None
+            or settings.ledger_contract_address is None):
+        return None
+    return Web3ChainGateway(settings.chain_rpc_url, settings.chain_private_key,
+                            settings.ledger_contract_address)
+
+
+def reconcile_options(settings: Settings) -> ReconcileOptions:
+    def gateway() -> ChainGateway:
+        configured = chain_gateway(settings)
+        if configured is None:  # pragma: no cover — only built when anchoring is configured
+            raise RuntimeError("anchoring is not configured")
+        return configured
+
+    return ReconcileOptions(
+        verifier=ledger_signer(settings).verifier,
+        gateway_factory=gateway if settings.anchoring_configured else None,
+        unanchored_after=timedelta(minutes=settings.ledger_unanchored_alert_minutes))
