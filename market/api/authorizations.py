@@ -8,14 +8,15 @@ from uuid import UUID
 
 import msgspec
 from litestar import Controller, get, post
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, JSONBody
 
 from listings import authorizations_service as service
 from listings.authorization import Scope, Term
 from listings.domains import DataDomain, ScopeKind
 from listings.repository import AuthorizationEventRecord, AuthorizationRecord
 from market.accounts.model import Principal, Role
-from market.api.access import provide_principal, roles
+from market.api.access import Caller, provide_principal, roles
 from market.api.listings_common import (
     DIRECTORY,
     Labelled,
@@ -123,8 +124,8 @@ class AuthorizationController(Controller):
     opt = roles(Role.REGULATOR, Role.STAFF, Role.OPERATOR)
 
     @post("/", opt=roles(Role.REGULATOR), summary="Grant an operator an authorization (regulator)")
-    async def grant(self, principal: Principal, data: AuthorizationCreate,
-                    listings_config: ListingsConfig) -> AuthorizationOut:
+    async def grant(self, principal: Caller, data: JSONBody[AuthorizationCreate],
+                    listings_config: NamedDependency[ListingsConfig]) -> AuthorizationOut:
         kind = vocabulary(ScopeKind, data.scope.kind, "scope.kind")
         domains = frozenset(vocabulary(DataDomain, value, f"scope.domains[{index}]")
                             for index, value in enumerate(data.scope.domains))
@@ -137,12 +138,12 @@ class AuthorizationController(Controller):
         return (await _with_history([record]))[0]
 
     @get("/", summary="Authorizations: all for the regulator and staff, its own for an operator")
-    async def list_authorizations(self, principal: Principal) -> list[AuthorizationOut]:
+    async def list_authorizations(self, principal: Caller) -> list[AuthorizationOut]:
         return await _with_history(await service.list_for(actor_of(principal)))
 
     @get("/{authorization_id:uuid}", summary="One authorization with its history")
-    async def get_authorization(self, principal: Principal,
-                                authorization_id: UUID) -> AuthorizationOut:
+    async def get_authorization(self, principal: Caller,
+                                authorization_id: FromPath[UUID]) -> AuthorizationOut:
         record = await service.get(actor_of(principal), authorization_id)
         return (await _with_history([record]))[0]
 
@@ -156,21 +157,24 @@ class AuthorizationController(Controller):
 
     @post("/{authorization_id:uuid}/suspend", opt=roles(Role.REGULATOR), status_code=200,
           summary="Suspend (暂停): the operator's products under it are delisted at once")
-    async def suspend(self, principal: Principal, authorization_id: UUID, data: StateChangeIn,
-                      listings_config: ListingsConfig) -> StateChangeOut:
+    async def suspend(self, principal: Caller, authorization_id: FromPath[UUID],
+                      data: JSONBody[StateChangeIn],
+                      listings_config: NamedDependency[ListingsConfig]) -> StateChangeOut:
         return await self._change(principal, authorization_id, "suspend", data.reason,
                                   listings_config)
 
     @post("/{authorization_id:uuid}/revoke", opt=roles(Role.REGULATOR), status_code=200,
           summary="Revoke (撤销), final: the operator's products under it are delisted at once")
-    async def revoke(self, principal: Principal, authorization_id: UUID, data: StateChangeIn,
-                     listings_config: ListingsConfig) -> StateChangeOut:
+    async def revoke(self, principal: Caller, authorization_id: FromPath[UUID],
+                     data: JSONBody[StateChangeIn],
+                     listings_config: NamedDependency[ListingsConfig]) -> StateChangeOut:
         return await self._change(principal, authorization_id, "revoke", data.reason,
                                   listings_config)
 
     @post("/{authorization_id:uuid}/reinstate", opt=roles(Role.REGULATOR), status_code=200,
           summary="Reinstate a suspended authorization; relists only what is still valid")
-    async def reinstate(self, principal: Principal, authorization_id: UUID, data: StateChangeIn,
-                        listings_config: ListingsConfig) -> StateChangeOut:
+    async def reinstate(self, principal: Caller, authorization_id: FromPath[UUID],
+                        data: JSONBody[StateChangeIn],
+                        listings_config: NamedDependency[ListingsConfig]) -> StateChangeOut:
         return await self._change(principal, authorization_id, "reinstate", data.reason,
                                   listings_config)

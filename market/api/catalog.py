@@ -8,6 +8,7 @@ from uuid import UUID
 
 import msgspec
 from litestar import Controller, get
+from litestar.params import FromQuery
 
 from listings import catalog
 from listings.domains import DataDomain, DeliveryForm, Grade, Purpose
@@ -54,12 +55,14 @@ class CatalogController(Controller):
     opt = public()
 
     @get("/", summary="Search listed products: q (Chinese full text), filters, facets, cursor")
-    async def search(self, *, q: str | None = None, domain: str | None = None,
-                     delivery_form: str | None = None, grade: str | None = None,
-                     purpose: str | None = None, price_min: int | None = None,
-                     price_max: int | None = None, operator: UUID | None = None,
-                     limit: int = catalog.DEFAULT_PAGE_SIZE,
-                     cursor: str | None = None) -> CatalogPageOut:
+    async def search(self, *, q: FromQuery[str | None] = None, domain: FromQuery[str | None] = None,
+                     delivery_form: FromQuery[str | None] = None,
+                     grade: FromQuery[str | None] = None,
+                     purpose: FromQuery[str | None] = None, price_min: FromQuery[int | None] = None,
+                     price_max: FromQuery[int | None] = None,
+                     operator: FromQuery[UUID | None] = None,
+                     limit: FromQuery[int] = catalog.DEFAULT_PAGE_SIZE,
+                     cursor: FromQuery[str | None] = None) -> CatalogPageOut:
         query = catalog.CatalogQuery(
             text=q.strip() if q and q.strip() else None,
             domain=None if domain is None else vocabulary(DataDomain, domain, "domain"),

@@ -15,8 +15,8 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Response, Router, get, post
-from litestar.di import Provide
-from litestar.params import Parameter
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, QueryParameter
 
 from ledger import reconcile as reconciliation
 from ledger import serving
@@ -109,12 +109,12 @@ class LedgerController(Controller):
         return Response(stored.note, media_type=TEXT, headers=MUTABLE)
 
     @get("/vkey", summary="The log's verifier key (signed-note vkey format)", media_type=TEXT)
-    async def vkey(self, ledger_http: LedgerHttpConfig) -> Response[str]:
+    async def vkey(self, ledger_http: NamedDependency[LedgerHttpConfig]) -> Response[str]:
         return Response(ledger_http.verifier.to_vkey() + "\n", media_type=TEXT, headers=MUTABLE)
 
     @get("/tile/{tile_path:path}", summary="A tile or entry bundle (C2SP tlog-tiles)",
          media_type=OCTETS)
-    async def tile(self, tile_path: str) -> Response[bytes]:
+    async def tile(self, tile_path: FromPath[str]) -> Response[bytes]:
         try:
             tile = parse_tile_path("tile" + tile_path)
         except TileError as error:
@@ -128,7 +128,7 @@ class LedgerController(Controller):
 
     @get("/entries/{index:int}",
          summary="An entry with its inclusion proof in the newest checkpoint's tree")
-    async def entry(self, index: int) -> EntryProof:
+    async def entry(self, index: FromPath[int]) -> EntryProof:
         try:
             proved = await serving.entry_with_proof(index)
         except serving.LedgerQueryError as error:
@@ -146,8 +146,8 @@ class LedgerController(Controller):
     async def consistency(
         self,
         # Ranges are checked by the use case, whose errors name the wire names `from`/`to`.
-        first_size: Annotated[int, Parameter(query="from")],
-        second_size: Annotated[int | None, Parameter(query="to")] = None,
+        first_size: Annotated[int, QueryParameter(name="from")],
+        second_size: Annotated[int | None, QueryParameter(name="to")] = None,
     ) -> Consistency:
         try:
             proof = await serving.consistency_proof(first_size, second_size)
@@ -176,20 +176,20 @@ class LedgerReconciliationController(Controller):
 
     @post("/reconciliations", summary="Reconcile the log now and record the result",
           status_code=201)
-    async def run(self, ledger_http: LedgerHttpConfig) -> Reconciliation:
+    async def run(self, ledger_http: NamedDependency[LedgerHttpConfig]) -> Reconciliation:
         stored = await reconciliation.reconcile_and_record(
             ledger_http.reconcile_options, trigger="staff")
         return _reconciliation(stored)
 
     @get("/reconciliations", summary="Recent reconciliations, newest first")
     async def list_runs(
-        self, limit: Annotated[int, Parameter(query="limit", ge=1, le=100)] = 20,
+        self, limit: Annotated[int, QueryParameter(name="limit", ge=1, le=100)] = 20,
     ) -> list[Reconciliation]:
         return [_reconciliation(stored)
                 for stored in await reconciliation.recent_reconciliations(limit)]
 
     @get("/reconciliations/{reconciliation_id:int}", summary="One reconciliation")
-    async def show(self, reconciliation_id: int) -> Reconciliation:
+    async def show(self, reconciliation_id: FromPath[int]) -> Reconciliation:
         stored = await reconciliation.find_reconciliation(reconciliation_id)
         if stored is None:
             raise NotFoundError(f"no reconciliation {reconciliation_id}")
@@ -197,7 +197,7 @@ class LedgerReconciliationController(Controller):
 
     @get("/alerts", summary="Alerts raised by reconciliations, newest first")
     async def alerts(
-        self, limit: Annotated[int, Parameter(query="limit", ge=1, le=100)] = 50,
+        self, limit: Annotated[int, QueryParameter(name="limit", ge=1, le=100)] = 50,
     ) -> list[Alert]:
         return [Alert(alert.id, alert.raised_at, alert.reconciliation_id, alert.summary)
                 for alert in await reconciliation.recent_alerts(limit)]

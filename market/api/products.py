@@ -8,14 +8,15 @@ from uuid import UUID
 
 import msgspec
 from litestar import Controller, get, post
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, JSONBody
 
 from listings import products_service as service
 from listings.domains import ChargingUnit, DataDomain, DeliveryForm, Grade, Purpose, UpdateCycle
 from listings.product import Price, Product, QualityIndicators
 from listings.repository import ProductRecord
-from market.accounts.model import Principal, Role
-from market.api.access import provide_principal, roles
+from market.accounts.model import Role
+from market.api.access import Caller, provide_principal, roles
 from market.api.listings_common import (
     DIRECTORY,
     Labelled,
@@ -160,31 +161,31 @@ class ProductController(Controller):
     opt = roles(Role.OPERATOR)
 
     @post("/", summary="Create a draft product inside the operator's authorization")
-    async def create_product(self, principal: Principal, data: ProductCreate,
-                             listings_config: ListingsConfig) -> ProductOut:
+    async def create_product(self, principal: Caller, data: JSONBody[ProductCreate],
+                             listings_config: NamedDependency[ListingsConfig]) -> ProductOut:
         product = _product(principal.organisation_id, data)
         record = await service.create(actor_of(principal), product,
                                       today=listings_config.today(), directory=DIRECTORY)
         return product_out(record)
 
     @get("/", summary="The operator's own products")
-    async def list_products(self, principal: Principal) -> list[ProductOut]:
+    async def list_products(self, principal: Caller) -> list[ProductOut]:
         return [product_out(record) for record in await service.list_for(actor_of(principal))]
 
     @get("/{product_id:uuid}", summary="One of the operator's products")
-    async def get_product(self, principal: Principal, product_id: UUID) -> ProductOut:
+    async def get_product(self, principal: Caller, product_id: FromPath[UUID]) -> ProductOut:
         return product_out(await service.get(actor_of(principal), product_id))
 
     @post("/{product_id:uuid}/list", status_code=200,
           summary="List the product (上架): it must be registered and covered by an active "
                   "authorization; every blocker is reported")
-    async def list_product(self, principal: Principal, product_id: UUID,
-                           listings_config: ListingsConfig) -> ProductOut:
+    async def list_product(self, principal: Caller, product_id: FromPath[UUID],
+                           listings_config: NamedDependency[ListingsConfig]) -> ProductOut:
         return product_out(await service.list_product(actor_of(principal), product_id,
                                                       today=listings_config.today()))
 
     @post("/{product_id:uuid}/delist", status_code=200, summary="Delist the product (下架)")
-    async def delist_product(self, principal: Principal, product_id: UUID,
-                             data: DelistIn) -> ProductOut:
+    async def delist_product(self, principal: Caller, product_id: FromPath[UUID],
+                             data: JSONBody[DelistIn]) -> ProductOut:
         return product_out(await service.delist(actor_of(principal), product_id,
                                                 reason=data.reason))

@@ -9,16 +9,16 @@ from uuid import UUID
 
 import msgspec
 from litestar import Controller, get, post
-from litestar.di import Provide
-from litestar.params import Parameter
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, JSONBody, QueryParameter
 
 from listings import registrations_service as service
 from listings.codes import parse_code
 from listings.domains import DataDomain, Grade, Purpose, SubjectKind, UpdateCycle
 from listings.registration import RegistrationData, RegistrationKind, RegistrationState
 from listings.repository import RegistrationRecord
-from market.accounts.model import Principal, Role
-from market.api.access import AUTHENTICATED, provide_principal, public, roles
+from market.accounts.model import Role
+from market.api.access import AUTHENTICATED, Caller, provide_principal, public, roles
 from market.api.listings_common import Labelled, ListingsConfig, actor_of, labelled, vocabulary
 
 
@@ -157,8 +157,8 @@ class RegistrationController(Controller):
     @post("/", opt=roles(Role.OPERATOR),
           summary="Apply to register a resource, product or service (first, change, correction, "
                   "cancellation)")
-    async def apply(self, principal: Principal, data: RegistrationCreate,
-                    listings_config: ListingsConfig) -> RegistrationOut:
+    async def apply(self, principal: Caller, data: JSONBody[RegistrationCreate],
+                    listings_config: NamedDependency[ListingsConfig]) -> RegistrationOut:
         kind = vocabulary(RegistrationKind, data.kind, "kind")
         record = await service.apply(
             actor_of(principal), kind=kind,
@@ -171,8 +171,8 @@ class RegistrationController(Controller):
 
     @get("/", summary="Registrations: its own for an operator, all for staff and the regulator")
     async def list_registrations(
-        self, principal: Principal,
-        registration_state: Annotated[str | None, Parameter(query="state")] = None,
+        self, principal: Caller,
+        registration_state: Annotated[str | None, QueryParameter(name="state")] = None,
     ) -> list[RegistrationOut]:
         states = (None if registration_state is None
                   else [vocabulary(RegistrationState, registration_state, "state")])
@@ -185,39 +185,41 @@ class RegistrationController(Controller):
         return [registration_out(record) for record in await service.in_notice()]
 
     @get("/{registration_id:uuid}", summary="One registration")
-    async def get_registration(self, principal: Principal,
-                               registration_id: UUID) -> RegistrationOut:
+    async def get_registration(self, principal: Caller,
+                               registration_id: FromPath[UUID]) -> RegistrationOut:
         return registration_out(await service.get(actor_of(principal), registration_id))
 
     @post("/{registration_id:uuid}/accept", opt=STAFF_ONLY, status_code=200,
           summary="Accept the application (受理, staff)")
-    async def accept(self, principal: Principal, registration_id: UUID) -> RegistrationOut:
+    async def accept(self, principal: Caller, registration_id: FromPath[UUID]) -> RegistrationOut:
         return registration_out(await service.accept(actor_of(principal), registration_id))
 
     @post("/{registration_id:uuid}/start-review", opt=STAFF_ONLY, status_code=200,
           summary="Begin the formal review (形式审查, staff)")
-    async def start_review(self, principal: Principal, registration_id: UUID) -> RegistrationOut:
+    async def start_review(self, principal: Caller,
+                           registration_id: FromPath[UUID]) -> RegistrationOut:
         return registration_out(await service.start_review(actor_of(principal), registration_id))
 
     @post("/{registration_id:uuid}/reject", opt=STAFF_ONLY, status_code=200,
           summary="Reject at acceptance or review, with reasons (staff)")
-    async def reject(self, principal: Principal, registration_id: UUID,
-                     data: RejectIn) -> RegistrationOut:
+    async def reject(self, principal: Caller, registration_id: FromPath[UUID],
+                     data: JSONBody[RejectIn]) -> RegistrationOut:
         return registration_out(await service.reject(actor_of(principal), registration_id,
                                                      data.reasons))
 
     @post("/{registration_id:uuid}/open-notice", opt=STAFF_ONLY, status_code=200,
           summary="The review passed: open the public notice for the configured number of days")
-    async def open_notice(self, principal: Principal, registration_id: UUID,
-                          listings_config: ListingsConfig) -> RegistrationOut:
+    async def open_notice(self, principal: Caller, registration_id: FromPath[UUID],
+                          listings_config: NamedDependency[ListingsConfig]) -> RegistrationOut:
         return registration_out(await service.open_notice(
             actor_of(principal), registration_id, today=listings_config.today(),
             notice_period_days=listings_config.notice_days))
 
     @post("/{registration_id:uuid}/objections", opt=AUTHENTICATED, status_code=201,
           summary="Object (异议) to a registration under notice (anyone authenticated)")
-    async def file_objection(self, principal: Principal, registration_id: UUID,
-                             data: ObjectionIn, listings_config: ListingsConfig,
+    async def file_objection(self, principal: Caller, registration_id: FromPath[UUID],
+                             data: JSONBody[ObjectionIn],
+                             listings_config: NamedDependency[ListingsConfig],
                              ) -> RegistrationOut:
         return registration_out(await service.file_objection(
             actor_of(principal), registration_id, grounds=data.grounds,
@@ -225,24 +227,26 @@ class RegistrationController(Controller):
 
     @post("/{registration_id:uuid}/objections/{number:int}/uphold", opt=STAFF_ONLY,
           status_code=200, summary="Uphold an objection: the registration stops (staff)")
-    async def uphold(self, principal: Principal, registration_id: UUID, number: int,
-                     data: ResolutionIn) -> RegistrationOut:
+    async def uphold(self, principal: Caller, registration_id: FromPath[UUID],
+                     number: FromPath[int],
+                     data: JSONBody[ResolutionIn]) -> RegistrationOut:
         return registration_out(await service.resolve_objection(
             actor_of(principal), registration_id, number, upheld=True,
             resolution=data.resolution))
 
     @post("/{registration_id:uuid}/objections/{number:int}/dismiss", opt=STAFF_ONLY,
           status_code=200, summary="Dismiss an objection (staff)")
-    async def dismiss(self, principal: Principal, registration_id: UUID, number: int,
-                      data: ResolutionIn) -> RegistrationOut:
+    async def dismiss(self, principal: Caller, registration_id: FromPath[UUID],
+                      number: FromPath[int],
+                      data: JSONBody[ResolutionIn]) -> RegistrationOut:
         return registration_out(await service.resolve_objection(
             actor_of(principal), registration_id, number, upheld=False,
             resolution=data.resolution))
 
     @post("/{registration_id:uuid}/assign-code", opt=STAFF_ONLY, status_code=200,
           summary="Assign the code (赋码) once the notice is over with no objection standing")
-    async def assign_code(self, principal: Principal, registration_id: UUID,
-                          listings_config: ListingsConfig) -> RegistrationOut:
+    async def assign_code(self, principal: Caller, registration_id: FromPath[UUID],
+                          listings_config: NamedDependency[ListingsConfig]) -> RegistrationOut:
         return registration_out(await service.assign_code(
             actor_of(principal), registration_id, today=listings_config.today(),
             issuer=listings_config.issuer))

@@ -7,6 +7,7 @@ from uuid import UUID
 
 import msgspec
 from litestar import Controller, get
+from litestar.params import FromPath
 
 from listings import registrations_service as service
 from listings.codes import parse_code
@@ -43,7 +44,7 @@ class RegistryController(Controller):
 
     @get("/{code:str}", summary="A registration code: its registration, state and full history; "
                                 "a malformed or mistyped code is refused by its check character")
-    async def lookup(self, code: str) -> RegistryEntryOut:
+    async def lookup(self, code: FromPath[str]) -> RegistryEntryOut:
         view = await service.lookup(parse_code(code, "code"))
         return RegistryEntryOut(
             code=str(view.entry.code), subject_kind=labelled(view.entry.subject_kind),
