@@ -98,3 +98,29 @@ class ReversalError(SettlementError):
     """A reversal of a transaction that is unknown, already reversed, or itself a reversal."""
 
     code = "invalid_reversal"
+
+
+class NoRevenueCeilingError(SettlementError):
+    """Revenue reserved for an operator and period that has no approved maximum permitted
+    revenue (最高准许收入): without an approved ceiling no paid revenue may be committed."""
+
+    code = "no_revenue_ceiling"
+
+
+class RevenueReleaseError(SettlementError):
+    """A release of more revenue than the operator and period have committed."""
+
+    code = "invalid_revenue_release"
+
+
+class UnknownRecordError(SettlementError):
+    """A settlement record (invoice, payment attempt, eligibility) that does not exist."""
+
+    code = "not_found"
+
+
+class PaymentStateError(SettlementError):
+    """A payment operation that the payment's current state does not allow (e.g. refunding more
+    than was received, or reusing an order's payment key for a different request)."""
+
+    code = "invalid_payment_state"

@@ -1,0 +1,242 @@
+"""Use cases for fee caps and revenue ceilings: approve (ledgered in the same transaction), look
+up the cap in force, and reserve revenue under the ceiling without a race.
+
+Revenue here is whatever the caller counts against the maximum permitted revenue; the orders use
+case reserves the operator's revenue (price − exchange fee) of each paid order when it is placed,
+and releases it when the order is cancelled, expires unpaid or is refunded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from ledger.log import append_record
+from settlement import caps_store
+from settlement.caps import (
+    ChargingUnit,
+    FeeCap,
+    Purpose,
+    RevenueCeiling,
+    RevenuePeriod,
+    effective_ceiling,
+    excess_to_carry_forward,
+    headroom,
+    validate_new_cap_version,
+)
+from settlement.caps import (
+    cap_in_force as _cap_in_force,
+)
+from settlement.caps_store import StoredCeiling, StoredFeeCap
+from settlement.errors import (
+    InvalidMoneyError,
+    NoRevenueCeilingError,
+    RevenueReleaseError,
+)
+from settlement.money import Money
+from settlement.tables import transaction_connection
+
+FEE_CAP_APPROVED = "settlement.fee_cap_approved"
+REVENUE_CEILING_APPROVED = "settlement.revenue_ceiling_approved"
+
+
+async def approve_fee_cap(cap: FeeCap, *, approved_by: str,
+                          approval_reference: str) -> StoredFeeCap:
+    """Record a new version of an upper-limit fee, ledgered in the same transaction.
+
+    An open-ended version in force before ``cap.effective_from`` is closed the day before (the
+    new version supersedes it); any other overlap is a CapVersionOverlapError and writes nothing.
+    """
+    async with transaction_connection() as connection:
+        await caps_store.lock_fee_cap_key(connection, cap.product_id, cap.purpose, cap.unit)
+        versions = await caps_store.fee_cap_versions(connection, cap.product_id, cap.purpose,
+                                                     cap.unit)
+        superseded = [
+            stored for stored in versions
+            if stored.cap.effective_to is None
+            and stored.cap.effective_from < cap.effective_from
+        ]
+        remaining = [
+            stored.cap.ending_on(cap.effective_from - timedelta(days=1))
+            if stored in superseded else stored.cap
+            for stored in versions
+        ]
+        validate_new_cap_version(remaining, cap)
+        for stored in superseded:
+            await caps_store.close_fee_cap(connection, stored.id,
+                                           cap.effective_from - timedelta(days=1))
+        inserted = await caps_store.insert_fee_cap(connection, cap, approved_by=approved_by,
+                                                   approval_reference=approval_reference)
+        await append_record(
+            FEE_CAP_APPROVED,
+            actor=approved_by,
+            subject=f"fee_cap:{cap.product_id}:{cap.purpose.value}:{cap.unit.value}"[:200],
+            payload={
+                "fee_cap_id": str(inserted.id),
+                "product_id": cap.product_id,
+                "purpose": cap.purpose.value,
+                "unit": cap.unit.value,
+                "cap_minor": str(cap.cap.amount_minor),
+                "currency": cap.cap.currency,
+                "effective_from": cap.effective_from.isoformat(),
+                "effective_to": None if cap.effective_to is None else cap.effective_to.isoformat(),
+                "approval_reference": approval_reference,
+                "supersedes": [str(stored.id) for stored in superseded],
+            },
+        )
+        return inserted
+
+
+async def cap_in_force(product_id: str, purpose: Purpose, unit: ChargingUnit,
+                       on: date) -> FeeCap | None:
+    """The upper-limit fee for (product, purpose, unit) in force on ``on``, or None."""
+    async with transaction_connection() as connection:
+        stored = await caps_store.fee_caps_on(connection, product_id, purpose, unit, on)
+    return _cap_in_force([s.cap for s in stored], product_id, purpose, unit, on)
+
+
+async def fee_cap_history(product_id: str) -> list[StoredFeeCap]:
+    async with transaction_connection() as connection:
+        return await caps_store.fee_cap_versions(connection, product_id)
+
+
+async def approve_revenue_ceiling(ceiling: RevenueCeiling, *, approved_by: str,
+                                  approval_reference: str) -> StoredCeiling:
+    """Record (a new version of) an operator's maximum permitted revenue for a period, ledgered
+    in the same transaction. The highest version is in force; earlier ones stay as history."""
+    async with transaction_connection() as connection:
+        existing = await caps_store.committed_revenue(connection, ceiling.operator_id)
+        committed = existing.get(ceiling.period.label)
+        if committed is not None:
+            committed.require_same_currency(ceiling.approved, field="currency")
+        stored = await caps_store.insert_ceiling(connection, ceiling, approved_by=approved_by,
+                                                 approval_reference=approval_reference)
+        await append_record(
+            REVENUE_CEILING_APPROVED,
+            actor=approved_by,
+            subject=f"revenue_ceiling:{ceiling.operator_id}:{ceiling.period.label}"[:200],
+            payload={
+                "revenue_ceiling_id": str(stored.id),
+                "operator_id": ceiling.operator_id,
+                "period": ceiling.period.label,
+                "version": stored.version,
+                "currency": ceiling.approved.currency,
+                "operating_cost_minor": str(ceiling.operating_cost.amount_minor),
+                "permitted_profit_minor": str(ceiling.permitted_profit.amount_minor),
+                "tax_minor": str(ceiling.tax.amount_minor),
+                "approved_minor": str(ceiling.approved.amount_minor),
+                "approval_reference": approval_reference,
+            },
+        )
+        return stored
+
+
+@dataclass(frozen=True, slots=True)
+class CeilingStatus:
+    """An operator's position in one period: ``effective = max(approved − carried_in, 0)``."""
+
+    operator_id: str
+    period: RevenuePeriod
+    approved: Money
+    carried_in_excess: Money
+    effective: Money
+    committed: Money
+
+    @property
+    def headroom(self) -> Money:
+        return headroom(self.effective, self.committed)
+
+
+def _status(operator_id: str, period: RevenuePeriod, ceilings: dict[str, StoredCeiling],
+            committed: dict[str, Money]) -> CeilingStatus:
+    current = ceilings.get(period.label)
+    if current is None:
+        raise NoRevenueCeilingError(
+            f"operator {operator_id} has no approved maximum permitted revenue for "
+            f"{period.label}",
+            field="period",
+        )
+    currency = current.ceiling.approved.currency
+    # The chain of consecutive earlier periods with approved ceilings, oldest first: excess
+    # revenue carries forward through it (MISSION §6), a period without a ceiling breaks it.
+    chain: list[RevenuePeriod] = []
+    earlier = period.previous()
+    while (earlier.label in ceilings
+           and ceilings[earlier.label].ceiling.approved.currency == currency):
+        chain.append(earlier)
+        earlier = earlier.previous()
+    carried = Money.zero(currency)
+    for past in reversed(chain):
+        carried = excess_to_carry_forward(
+            ceilings[past.label].ceiling.approved, carried,
+            committed.get(past.label, Money.zero(currency)),
+        )
+    approved = current.ceiling.approved
+    return CeilingStatus(
+        operator_id=operator_id,
+        period=period,
+        approved=approved,
+        carried_in_excess=carried,
+        effective=effective_ceiling(approved, carried),
+        committed=committed.get(period.label, Money.zero(currency)),
+    )
+
+
+async def ceiling_status(operator_id: str, period: RevenuePeriod) -> CeilingStatus:
+    async with transaction_connection() as connection:
+        ceilings = await caps_store.latest_ceilings(connection, operator_id)
+        committed = await caps_store.committed_revenue(connection, operator_id)
+    return _status(operator_id, period, ceilings, committed)
+
+
+async def reserve_revenue(operator_id: str, period: RevenuePeriod, amount: Money) -> bool:
+    """Commit ``amount`` of revenue to the operator's period if it fits under the effective
+    ceiling; False (and nothing written) if it does not.
+
+    Call it inside the order's transaction: the counter row stays locked (SELECT ... FOR UPDATE)
+    until that transaction ends, so concurrent orders queue on it and the committed total can
+    never pass the ceiling; a rolled-back order takes its reservation with it.
+    """
+    if amount.is_negative:
+        raise InvalidMoneyError("revenue to reserve must not be negative", field="amount_minor")
+    async with transaction_connection() as connection:
+        ceilings = await caps_store.latest_ceilings(connection, operator_id)
+        current = ceilings.get(period.label)
+        if current is None:
+            raise NoRevenueCeilingError(
+                f"operator {operator_id} has no approved maximum permitted revenue for "
+                f"{period.label}",
+                field="period",
+            )
+        amount.require_same_currency(current.ceiling.approved, field="currency")
+        locked = await caps_store.lock_counter(connection, operator_id, period, amount.currency)
+        # Read the rest only once the lock is held, so that the decision uses the latest
+        # committed figures.
+        ceilings = await caps_store.latest_ceilings(connection, operator_id)
+        committed = await caps_store.committed_revenue(connection, operator_id)
+        committed[period.label] = locked
+        status = _status(operator_id, period, ceilings, committed)
+        if locked + amount > status.effective:
+            return False
+        await caps_store.set_counter(connection, operator_id, period, locked + amount)
+        return True
+
+
+async def release_revenue(operator_id: str, period: RevenuePeriod, amount: Money) -> Money:
+    """Give back revenue reserved earlier (order cancelled, expired unpaid, or refunded) and
+    return the period's new committed total."""
+    if not amount.is_positive:
+        raise InvalidMoneyError("revenue to release must be positive", field="amount_minor")
+    async with transaction_connection() as connection:
+        locked = await caps_store.lock_counter(connection, operator_id, period, amount.currency)
+        amount.require_same_currency(locked, field="currency")
+        if amount > locked:
+            raise RevenueReleaseError(
+                f"cannot release {amount.amount_minor}: only {locked.amount_minor} is committed "
+                f"for {operator_id} in {period.label}",
+                field="amount_minor",
+            )
+        remaining = locked - amount
+        await caps_store.set_counter(connection, operator_id, period, remaining)
+        return remaining
+

@@ -1,0 +1,186 @@
+"""SQL for fee caps, revenue ceilings and the per-(operator, period) revenue counters.
+
+Functions take the asyncpg connection of the caller's transaction
+(``tables.transaction_connection``); the use cases in ``caps_service`` own the transactions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from settlement.caps import ChargingUnit, FeeCap, Purpose, RevenueCeiling, RevenuePeriod
+from settlement.money import Money
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFeeCap:
+    id: int
+    cap: FeeCap
+    approved_by: str
+    approval_reference: str
+    recorded_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCeiling:
+    id: int
+    ceiling: RevenueCeiling
+    version: int
+    approved_by: str
+    approval_reference: str
+    recorded_at: datetime
+
+
+def _fee_cap(row: Any) -> StoredFeeCap:
+    return StoredFeeCap(
+        id=row["id"],
+        cap=FeeCap(
+            product_id=row["product_id"],
+            purpose=Purpose(row["purpose"]),
+            unit=ChargingUnit(row["unit"]),
+            cap=Money(row["cap_minor"], row["currency"]),
+            effective_from=row["effective_from"],
+            effective_to=row["effective_to"],
+        ),
+        approved_by=row["approved_by"],
+        approval_reference=row["approval_reference"],
+        recorded_at=row["recorded_at"],
+    )
+
+
+def _ceiling(row: Any) -> StoredCeiling:
+    currency = row["currency"]
+    return StoredCeiling(
+        id=row["id"],
+        ceiling=RevenueCeiling(
+            operator_id=row["operator_id"],
+            period=RevenuePeriod(row["period"]),
+            operating_cost=Money(row["operating_cost_minor"], currency),
+            permitted_profit=Money(row["permitted_profit_minor"], currency),
+            tax=Money(row["tax_minor"], currency),
+        ),
+        version=row["version"],
+        approved_by=row["approved_by"],
+        approval_reference=row["approval_reference"],
+        recorded_at=row["recorded_at"],
+    )
+
+
+async def lock_fee_cap_key(connection: Any, product_id: str, purpose: Purpose,
+                           unit: ChargingUnit) -> None:
+    """Serialise approvals of one cap key until commit, so two overlapping versions approved at
+    the same time cannot both pass the overlap check (no btree_gist exclusion constraint: the
+    extension needs rights a production role should not have)."""
+    await connection.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+        f"settlement.fee_cap:{product_id}:{purpose.value}:{unit.value}",
+    )
+
+
+async def fee_cap_versions(connection: Any, product_id: str, purpose: Purpose | None = None,
+                           unit: ChargingUnit | None = None) -> list[StoredFeeCap]:
+    rows = await connection.fetch(
+        "SELECT * FROM fee_caps WHERE product_id = $1 "
+        "AND ($2::varchar IS NULL OR purpose = $2) AND ($3::varchar IS NULL OR unit = $3) "
+        "ORDER BY purpose, unit, effective_from, id",
+        product_id,
+        None if purpose is None else purpose.value,
+        None if unit is None else unit.value,
+    )
+    return [_fee_cap(row) for row in rows]
+
+
+async def fee_caps_on(connection: Any, product_id: str, purpose: Purpose, unit: ChargingUnit,
+                      on: date) -> list[StoredFeeCap]:
+    rows = await connection.fetch(
+        "SELECT * FROM fee_caps WHERE product_id = $1 AND purpose = $2 AND unit = $3 "
+        "AND effective_from <= $4 AND (effective_to IS NULL OR effective_to >= $4)",
+        product_id, purpose.value, unit.value, on,
+    )
+    return [_fee_cap(row) for row in rows]
+
+
+async def insert_fee_cap(connection: Any, cap: FeeCap, *, approved_by: str,
+                         approval_reference: str) -> StoredFeeCap:
+    row = await connection.fetchrow(
+        "INSERT INTO fee_caps (product_id, purpose, unit, cap_minor, currency, effective_from, "
+        "effective_to, approved_by, approval_reference) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *",
+        cap.product_id, cap.purpose.value, cap.unit.value, cap.cap.amount_minor,
+        cap.cap.currency, cap.effective_from, cap.effective_to, approved_by, approval_reference,
+    )
+    return _fee_cap(row)
+
+
+async def close_fee_cap(connection: Any, cap_id: int, last_day: date) -> None:
+    await connection.execute(
+        "UPDATE fee_caps SET effective_to = $2 WHERE id = $1 AND effective_to IS NULL",
+        cap_id, last_day,
+    )
+
+
+async def latest_ceilings(connection: Any, operator_id: str) -> dict[str, StoredCeiling]:
+    """The version in force (the highest) of each period's ceiling of one operator."""
+    rows = await connection.fetch(
+        "SELECT DISTINCT ON (period) * FROM revenue_ceilings WHERE operator_id = $1 "
+        "ORDER BY period, version DESC",
+        operator_id,
+    )
+    return {row["period"]: _ceiling(row) for row in rows}
+
+
+async def insert_ceiling(connection: Any, ceiling: RevenueCeiling, *, approved_by: str,
+                         approval_reference: str) -> StoredCeiling:
+    # The UNIQUE (operator_id, period, version) key makes a concurrent re-approval that computed
+    # the same next version fail instead of silently sharing it.
+    row = await connection.fetchrow(
+        "INSERT INTO revenue_ceilings (operator_id, period, version, currency, "
+        "operating_cost_minor, permitted_profit_minor, tax_minor, approved_minor, approved_by, "
+        "approval_reference) "
+        "SELECT $1::varchar, $2::varchar, COALESCE(max(version), 0) + 1, $3, $4, $5, $6, $7, $8, "
+        "$9 FROM revenue_ceilings WHERE operator_id = $1::varchar AND period = $2::varchar "
+        "RETURNING *",
+        ceiling.operator_id, ceiling.period.label, ceiling.approved.currency,
+        ceiling.operating_cost.amount_minor, ceiling.permitted_profit.amount_minor,
+        ceiling.tax.amount_minor, ceiling.approved.amount_minor, approved_by,
+        approval_reference,
+    )
+    return _ceiling(row)
+
+
+async def committed_revenue(connection: Any, operator_id: str) -> dict[str, Money]:
+    rows = await connection.fetch(
+        "SELECT period, currency, committed_revenue_minor FROM revenue_counters "
+        "WHERE operator_id = $1",
+        operator_id,
+    )
+    return {row["period"]: Money(row["committed_revenue_minor"], row["currency"])
+            for row in rows}
+
+
+async def lock_counter(connection: Any, operator_id: str, period: RevenuePeriod,
+                       currency: str) -> Money:
+    """Take the counter's row lock until commit (creating it at zero on first use) and return
+    the revenue committed so far."""
+    await connection.execute(
+        "INSERT INTO revenue_counters (operator_id, period, currency) VALUES ($1, $2, $3) "
+        "ON CONFLICT (operator_id, period) DO NOTHING",
+        operator_id, period.label, currency,
+    )
+    row = await connection.fetchrow(
+        "SELECT currency, committed_revenue_minor FROM revenue_counters "
+        "WHERE operator_id = $1 AND period = $2 FOR UPDATE",
+        operator_id, period.label,
+    )
+    return Money(row["committed_revenue_minor"], row["currency"])
+
+
+async def set_counter(connection: Any, operator_id: str, period: RevenuePeriod,
+                      committed: Money) -> None:
+    await connection.execute(
+        "UPDATE revenue_counters SET committed_revenue_minor = $3, updated_at = now() "
+        "WHERE operator_id = $1 AND period = $2",
+        operator_id, period.label, committed.amount_minor,
+    )

@@ -1,0 +1,139 @@
+"""Payment attempts: the row written (and committed) before a provider is called.
+
+A crash after the commit but before, during or after the provider call is retried by calling
+``start_payment`` again: the attempt's deterministic idempotency key makes the provider return
+the payment it already created instead of charging twice, and a payment id already stored is
+looked up instead of created. Provider calls never run inside a database transaction, so no row
+lock is held while waiting on the network.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from settlement.errors import IdempotencyConflictError
+from settlement.money import Money
+from settlement.payments.provider import (
+    PaymentProvider,
+    PaymentRequest,
+    PaymentStatus,
+    ProviderPayment,
+)
+from settlement.tables import in_transaction, transaction_connection
+
+
+def payment_idempotency_key(order_id: str, attempt_number: int = 1) -> str:
+    """The deterministic key of an order's n-th payment attempt (a new attempt after a failed
+    or canceled one takes the next number)."""
+    return f"order:{order_id}:payment:{attempt_number}"
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentAttempt:
+    id: uuid.UUID
+    order_id: str
+    provider: str
+    idempotency_key: str
+    amount: Money
+    provider_payment_id: str | None
+    status: PaymentStatus
+
+
+def _attempt(row: Any) -> PaymentAttempt:
+    return PaymentAttempt(
+        id=row["id"],
+        order_id=row["order_id"],
+        provider=row["provider"],
+        idempotency_key=row["idempotency_key"],
+        amount=Money(row["amount_minor"], row["currency"]),
+        provider_payment_id=row["provider_payment_id"],
+        status=PaymentStatus(row["status"]),
+    )
+
+
+async def record_attempt(provider_name: str, request: PaymentRequest) -> PaymentAttempt:
+    """Store the attempt (or find it again under its key). Call it inside the order's
+    transaction, so the order and its attempt commit together; IdempotencyConflictError if the
+    key was used for a different request."""
+    fingerprint = request.fingerprint()
+    async with transaction_connection() as connection:
+        await connection.execute(
+            "INSERT INTO payment_attempts (id, order_id, provider, idempotency_key, "
+            "request_fingerprint, amount_minor, currency, connected_account, "
+            "application_fee_minor, status) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
+            "'created') ON CONFLICT (idempotency_key) DO NOTHING",
+            uuid.uuid4(), request.order_id, provider_name, request.idempotency_key, fingerprint,
+            request.amount.amount_minor, request.amount.currency, request.connected_account,
+            None if request.application_fee is None else request.application_fee.amount_minor,
+        )
+        row = await connection.fetchrow(
+            "SELECT * FROM payment_attempts WHERE idempotency_key = $1", request.idempotency_key)
+    if row["request_fingerprint"] != fingerprint or row["provider"] != provider_name:
+        raise IdempotencyConflictError(
+            f"payment key {request.idempotency_key!r} was already used for a different request",
+            field="idempotency_key",
+        )
+    return _attempt(row)
+
+
+async def start_payment(provider: PaymentProvider, request: PaymentRequest) -> ProviderPayment:
+    """Create the provider payment for ``request`` exactly once, however often it is retried."""
+    if in_transaction():
+        raise RuntimeError("call the payment provider after the order's transaction commits")
+    attempt = await record_attempt(provider.name, request)
+    if attempt.provider_payment_id is not None:
+        payment = await provider.fetch_status(attempt.provider_payment_id)
+    else:
+        # Same key as any earlier, interrupted call: the provider answers with that payment.
+        payment = await provider.create_payment(request)
+        async with transaction_connection() as connection:
+            await connection.execute(
+                "UPDATE payment_attempts SET provider_payment_id = $2, updated_at = now() "
+                "WHERE id = $1 AND provider_payment_id IS NULL",
+                attempt.id, payment.provider_payment_id,
+            )
+    await advance_status(provider.name, payment.provider_payment_id, payment.status)
+    return payment
+
+
+async def advance_status(provider_name: str, provider_payment_id: str,
+                         status: PaymentStatus) -> tuple[PaymentAttempt | None, bool]:
+    """Move the attempt for a provider payment to ``status`` if that is a forward move.
+
+    Returns the attempt (None if no attempt has that payment id) and whether it moved, so an
+    event that arrives late or twice changes nothing.
+    """
+    async with transaction_connection() as connection:
+        row = await connection.fetchrow(
+            "SELECT * FROM payment_attempts WHERE provider = $1 AND provider_payment_id = $2 "
+            "FOR UPDATE", provider_name, provider_payment_id)
+        if row is None:
+            return None, False
+        attempt = _attempt(row)
+        if not attempt.status.can_move_to(status):
+            return attempt, False
+        await connection.execute(
+            "UPDATE payment_attempts SET status = $2, updated_at = now() WHERE id = $1",
+            attempt.id, status.value)
+        return PaymentAttempt(attempt.id, attempt.order_id, attempt.provider,
+                              attempt.idempotency_key, attempt.amount,
+                              attempt.provider_payment_id, status), True
+
+
+async def attempts_for_order(order_id: str) -> list[PaymentAttempt]:
+    async with transaction_connection() as connection:
+        rows = await connection.fetch(
+            "SELECT * FROM payment_attempts WHERE order_id = $1 ORDER BY created_at, id",
+            order_id)
+    return [_attempt(row) for row in rows]
+
+
+async def attempt_for_payment(provider_name: str,
+                              provider_payment_id: str) -> PaymentAttempt | None:
+    async with transaction_connection() as connection:
+        row = await connection.fetchrow(
+            "SELECT * FROM payment_attempts WHERE provider = $1 AND provider_payment_id = $2",
+            provider_name, provider_payment_id)
+    return None if row is None else _attempt(row)

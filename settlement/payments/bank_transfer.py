@@ -1,0 +1,309 @@
+"""Bank transfer (对公转账), the norm for Chinese exchanges: an invoice with a unique reference the
+buyer quotes on the transfer; staff confirm each receipt from the bank statement.
+
+- Partial payment: receipts add up; the invoice is paid once they reach its amount.
+- Over-payment: the excess stays on the buyer's journal account as a credit, which staff refund
+  (``refund_overpayment``), so nothing the buyer sent is ever lost track of.
+- Each confirmed receipt posts ``order_payment_received`` to the journal (and so the ledger) in
+  the same transaction; the bank statement line id makes a receipt confirmed twice count once.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from settlement import journal_store
+from settlement.errors import (
+    IdempotencyConflictError,
+    InvalidMoneyError,
+    PaymentStateError,
+    UnknownRecordError,
+)
+from settlement.journal import order_payment_received, refund
+from settlement.money import Money
+from settlement.payments import attempts
+from settlement.payments.provider import (
+    PaymentRequest,
+    PaymentStatus,
+    ProviderPayment,
+    ProviderRefund,
+)
+from settlement.tables import transaction_connection
+
+PROVIDER_NAME = "bank_transfer"
+# "Public Data eXchange": the prefix buyers write in the transfer's remark (附言).
+REFERENCE_PREFIX = "PDX"
+
+_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_REFERENCE = re.compile(r"PDX-(\d{4})-(\d{6,})-([0-9A-Z])")
+
+
+def check_character(payload: str) -> str:
+    """ISO 7064 MOD 37,36 (hybrid) check character of ``payload`` (digits and A–Z).
+
+    Chosen over MOD 37-2 because its check character is always a letter or digit, which bank
+    remark fields accept, and it catches every single substitution and adjacent transposition.
+    """
+    modulus = 36
+    product = modulus
+    for character in payload:
+        value = _ALPHABET.index(character)
+        total = (product + value) % modulus or modulus
+        product = (total * 2) % (modulus + 1)
+    return _ALPHABET[(modulus + 1 - product) % modulus]
+
+
+def format_reference(year: int, number: int) -> str:
+    body = f"{year:04d}-{number:06d}"
+    return f"{REFERENCE_PREFIX}-{body}-{check_character(REFERENCE_PREFIX + body.replace('-', ''))}"
+
+
+def is_valid_reference(reference: str) -> bool:
+    """Whether ``reference`` (as a buyer typed it, case and spaces aside) is well formed."""
+    cleaned = reference.strip().upper()
+    match = _REFERENCE.fullmatch(cleaned)
+    if match is None:
+        return False
+    year, number, check = match.groups()
+    return check_character(f"{REFERENCE_PREFIX}{year}{number}") == check
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceState:
+    invoice_id: uuid.UUID
+    reference: str
+    order_id: str
+    buyer_org_id: str
+    amount: Money
+    received: Money
+    refunded: Money
+
+    @property
+    def is_paid(self) -> bool:
+        return self.received >= self.amount
+
+    @property
+    def due(self) -> Money:
+        return max(self.amount - self.received, Money.zero(self.amount.currency))
+
+    @property
+    def overpaid(self) -> Money:
+        return max(self.received - self.amount, Money.zero(self.amount.currency))
+
+    @property
+    def credit_to_refund(self) -> Money:
+        """Over-payment not refunded yet (refunds count against the over-payment first)."""
+        return max(self.overpaid - self.refunded, Money.zero(self.amount.currency))
+
+    @property
+    def status(self) -> PaymentStatus:
+        if self.is_paid:
+            return PaymentStatus.SUCCEEDED
+        if self.received.is_positive:
+            return PaymentStatus.PROCESSING
+        return PaymentStatus.CREATED
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptOutcome:
+    """What one confirmed receipt did: ``became_paid`` is True for the receipt that completed the
+    invoice (the orders use case moves the order to paid on it); replays change nothing."""
+
+    invoice: InvoiceState
+    receipt_id: uuid.UUID
+    recorded: bool
+    became_paid: bool
+
+
+async def _state(connection: Any, where: str, value: object) -> InvoiceState:
+    row = await connection.fetchrow(
+        # ``where`` is always one of our constant column names, never input.
+        "SELECT i.*, "  # noqa: S608
+        "(SELECT COALESCE(sum(amount_minor), 0) FROM bank_receipts r WHERE r.invoice_id = i.id)"
+        " AS received_minor, "
+        "(SELECT COALESCE(sum(amount_minor), 0) FROM bank_refunds f WHERE f.invoice_id = i.id)"
+        " AS refunded_minor "
+        f"FROM bank_invoices i WHERE {where} = $1",
+        value,
+    )
+    if row is None:
+        raise UnknownRecordError(f"no bank transfer invoice {value}", field="reference")
+    currency = row["currency"]
+    return InvoiceState(
+        invoice_id=row["id"], reference=row["reference"], order_id=row["order_id"],
+        buyer_org_id=row["buyer_org_id"], amount=Money(row["amount_minor"], currency),
+        received=Money(int(row["received_minor"]), currency),
+        refunded=Money(int(row["refunded_minor"]), currency),
+    )
+
+
+def _as_payment(state: InvoiceState) -> ProviderPayment:
+    return ProviderPayment(provider=PROVIDER_NAME, provider_payment_id=state.reference,
+                           status=state.status, amount=state.amount,
+                           amount_received=state.received, reference=state.reference)
+
+
+class BankTransferProvider:
+    """The default payment provider: invoices, staff-confirmed receipts, refund instructions."""
+
+    def __init__(self, zone: ZoneInfo) -> None:
+        self._zone = zone
+
+    @property
+    def name(self) -> str:
+        return PROVIDER_NAME
+
+    async def create_payment(self, request: PaymentRequest) -> ProviderPayment:
+        if request.connected_account is not None:
+            raise PaymentStateError("bank transfer has no connected accounts",
+                                    field="connected_account")
+        issued_on = datetime.now(UTC).astimezone(self._zone).date()
+        async with transaction_connection() as connection:
+            # The key's advisory lock serialises two calls with one key, so a retry never burns
+            # a second invoice number on a conflict.
+            await connection.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+                                     f"settlement.bank_invoice:{request.idempotency_key}")
+            existing = await connection.fetchrow(
+                "SELECT order_id, buyer_org_id, amount_minor, currency FROM bank_invoices "
+                "WHERE idempotency_key = $1", request.idempotency_key)
+            if existing is not None:
+                if (existing["order_id"], existing["buyer_org_id"], existing["amount_minor"],
+                        existing["currency"]) != (request.order_id, request.buyer_org_id,
+                                                  request.amount.amount_minor,
+                                                  request.amount.currency):
+                    raise IdempotencyConflictError(
+                        f"payment key {request.idempotency_key!r} was used for another invoice",
+                        field="idempotency_key")
+            else:
+                number = await connection.fetchval("SELECT nextval('bank_invoice_number')")
+                await connection.execute(
+                    "INSERT INTO bank_invoices (id, reference, order_id, buyer_org_id, "
+                    "idempotency_key, amount_minor, currency) "
+                    "VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    uuid.uuid4(), format_reference(issued_on.year, number), request.order_id,
+                    request.buyer_org_id, request.idempotency_key, request.amount.amount_minor,
+                    request.amount.currency)
+            state = await _state(connection, "i.idempotency_key", request.idempotency_key)
+        return _as_payment(state)
+
+    async def fetch_status(self, provider_payment_id: str) -> ProviderPayment:
+        async with transaction_connection() as connection:
+            return _as_payment(await _state(connection, "i.reference", provider_payment_id))
+
+    async def invoice(self, reference: str) -> InvoiceState:
+        async with transaction_connection() as connection:
+            return await _state(connection, "i.reference", reference.strip().upper())
+
+    async def confirm_receipt(self, reference: str, *, bank_transaction_ref: str,
+                              amount: Money, received_on: date,
+                              confirmed_by: str) -> ReceiptOutcome:
+        """Staff record one credit line of the bank statement against an invoice."""
+        if not amount.is_positive:
+            raise InvalidMoneyError("a receipt must be positive", field="amount_minor")
+        if not is_valid_reference(reference):
+            raise UnknownRecordError(f"{reference!r} is not a valid invoice reference",
+                                     field="reference")
+        reference = reference.strip().upper()
+        async with transaction_connection() as connection:
+            locked = await connection.fetchrow(
+                "SELECT id, currency FROM bank_invoices WHERE reference = $1 FOR UPDATE",
+                reference)
+            if locked is None:
+                raise UnknownRecordError(f"no bank transfer invoice {reference}",
+                                         field="reference")
+            amount.require_same_currency(Money(0, locked["currency"]), field="currency")
+            before = await _state(connection, "i.id", locked["id"])
+            previous = await connection.fetchrow(
+                "SELECT id, invoice_id, amount_minor, currency, received_on FROM bank_receipts "
+                "WHERE bank_transaction_ref = $1", bank_transaction_ref)
+            if previous is not None:
+                if (previous["invoice_id"], previous["amount_minor"], previous["currency"],
+                        previous["received_on"]) != (locked["id"], amount.amount_minor,
+                                                     amount.currency, received_on):
+                    raise IdempotencyConflictError(
+                        f"bank line {bank_transaction_ref!r} was already confirmed differently",
+                        field="bank_transaction_ref")
+                return ReceiptOutcome(before, previous["id"], recorded=False,
+                                      became_paid=False)
+            receipt_id = uuid.uuid4()
+            await connection.execute(
+                "INSERT INTO bank_receipts (id, invoice_id, bank_transaction_ref, amount_minor, "
+                "currency, received_on, confirmed_by) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                receipt_id, locked["id"], bank_transaction_ref, amount.amount_minor,
+                amount.currency, received_on, confirmed_by)
+            after = await _state(connection, "i.id", locked["id"])
+            await journal_store.post(
+                order_payment_received(
+                    idempotency_key=f"bank-receipt:{bank_transaction_ref}",
+                    reference=f"order:{after.order_id}", buyer_org_id=after.buyer_org_id,
+                    provider=PROVIDER_NAME, amount=amount),
+                actor=confirmed_by)
+            became_paid = after.is_paid and not before.is_paid
+            if became_paid:
+                await attempts.advance_status(PROVIDER_NAME, reference, PaymentStatus.SUCCEEDED)
+            elif after.received.is_positive:
+                await attempts.advance_status(PROVIDER_NAME, reference, PaymentStatus.PROCESSING)
+            return ReceiptOutcome(after, receipt_id, recorded=True, became_paid=became_paid)
+
+    async def refund(self, provider_payment_id: str, amount: Money, *, idempotency_key: str,
+                     reason: str) -> ProviderRefund:
+        """Record a refund instruction for staff to pay from the bank account; at most what was
+        received and not yet refunded. The journal entry is the caller's (it knows whether the
+        order was settled)."""
+        if not amount.is_positive:
+            raise InvalidMoneyError("a refund must be positive", field="amount_minor")
+        reference = provider_payment_id.strip().upper()
+        async with transaction_connection() as connection:
+            locked = await connection.fetchrow(
+                "SELECT id FROM bank_invoices WHERE reference = $1 FOR UPDATE", reference)
+            if locked is None:
+                raise UnknownRecordError(f"no bank transfer invoice {reference}",
+                                         field="reference")
+            previous = await connection.fetchrow(
+                "SELECT id, invoice_id, amount_minor, currency FROM bank_refunds "
+                "WHERE idempotency_key = $1", idempotency_key)
+            if previous is not None:
+                if (previous["invoice_id"], previous["amount_minor"], previous["currency"]) != (
+                        locked["id"], amount.amount_minor, amount.currency):
+                    raise IdempotencyConflictError(
+                        f"refund key {idempotency_key!r} was used for another refund",
+                        field="idempotency_key")
+                return ProviderRefund(PROVIDER_NAME, str(previous["id"]), reference, amount,
+                                      "instructed")
+            state = await _state(connection, "i.id", locked["id"])
+            amount.require_same_currency(state.amount, field="currency")
+            refundable = state.received - state.refunded
+            if amount > refundable:
+                raise PaymentStateError(
+                    f"cannot refund {amount.amount_minor}: {refundable.amount_minor} received "
+                    "and not yet refunded", field="amount_minor")
+            refund_id = uuid.uuid4()
+            await connection.execute(
+                "INSERT INTO bank_refunds (id, invoice_id, idempotency_key, amount_minor, "
+                "currency, reason) VALUES ($1, $2, $3, $4, $5, $6)",
+                refund_id, locked["id"], idempotency_key, amount.amount_minor, amount.currency,
+                reason[:200])
+        return ProviderRefund(PROVIDER_NAME, str(refund_id), reference, amount, "instructed")
+
+    async def refund_overpayment(self, reference: str, *, actor: str) -> ProviderRefund | None:
+        """Refund the invoice's whole unrefunded over-payment and post it to the journal out of
+        the buyer's credit; None when there is none."""
+        async with transaction_connection() as connection:
+            state = await _state(connection, "i.reference", reference.strip().upper())
+            credit = state.credit_to_refund
+            if not credit.is_positive:
+                return None
+            # Keyed by the total refunded so far, so a retry of this call finds its own refund.
+            key = f"bank-overpayment:{state.reference}:{state.refunded.amount_minor}"
+            instructed = await self.refund(state.reference, credit, idempotency_key=key,
+                                           reason="over-payment")
+            await journal_store.post(
+                refund(idempotency_key=key, reference=f"order:{state.order_id}",
+                       buyer_org_id=state.buyer_org_id, provider=PROVIDER_NAME, amount=credit),
+                actor=actor)
+            return instructed
