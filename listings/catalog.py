@@ -205,21 +205,20 @@ async def search(query: CatalogQuery, *, with_facets: bool = True) -> CatalogPag
         # The query had only punctuation or stop words: nothing can match it.
         return CatalogPage(items=[], facets={}, total=0, next_cursor=None)
     after = None if query.cursor is None else decode_cursor(query.cursor, filters)
-    rows = await repository.search_catalog(filters, after=after, limit=query.limit + 1)
+    result = await repository.search_catalog(
+        filters, after=after, limit=query.limit + 1, with_facets=with_facets
+    )
+    rows = result.rows
     next_cursor = None
     if len(rows) > query.limit:
         rows = rows[: query.limit]
         last = rows[-1]
         next_cursor = encode_cursor(last.rank, last.record.id, filters)
     facets: dict[str, list[FacetValue]] = {}
-    total = 0
-    if with_facets:
-        raw = await repository.catalog_facets(filters)
-        for name, values in raw.items():
-            labels = _LABELS.get(name, {})
-            facets[name] = [
-                FacetValue(value=value, label=labels.get(value, operator_name), count=count)
-                for value, operator_name, count in values
-            ]
-        total = sum(value.count for value in facets["domain"])
-    return CatalogPage(items=rows, facets=facets, total=total, next_cursor=next_cursor)
+    for name, values in result.facets.items():
+        labels = _LABELS.get(name, {})
+        facets[name] = [
+            FacetValue(value=value, label=labels.get(value, operator_name), count=count)
+            for value, operator_name, count in values
+        ]
+    return CatalogPage(items=rows, facets=facets, total=result.total, next_cursor=next_cursor)

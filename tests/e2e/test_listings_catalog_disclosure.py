@@ -60,7 +60,7 @@ async def seed_catalog(client: Client) -> tuple[object, list[dict[str, object]]]
 
 
 async def test_catalog_search_filters_facets_and_pages(client: Client, db: str) -> None:
-    _cast, products = await seed_catalog(client)
+    cast, products = await seed_catalog(client)
     by_title = {product["title"]: product["id"] for product in products}
 
     weather = ok(await client.get("/catalog", params={"q": "气象"}))
@@ -86,6 +86,18 @@ async def test_catalog_search_filters_facets_and_pages(client: Client, db: str) 
     everything = ok(await client.get("/catalog"))
     domain_counts = {facet["value"]: facet["count"] for facet in everything["facets"]["domain"]}
     assert domain_counts == {"meteorology": 3, "transport": 2}
+    assert everything["total"] == 5
+    # Facets count every match, in one pass with the page: purposes, forms and the operator too.
+    purpose_counts = {facet["value"]: facet["count"] for facet in everything["facets"]["purpose"]}
+    assert purpose_counts == {"industry": 5, "public_welfare": 5}
+    forms = everything["facets"]["delivery_form"]
+    form_counts = {facet["value"]: facet["count"] for facet in forms}
+    assert form_counts == {"api": 2, "report": 1, "file": 2}
+    [operator_facet] = everything["facets"]["operator"]
+    assert operator_facet["label"] == cast.operator.organisation.name  # type: ignore[attr-defined]
+    assert operator_facet["count"] == 5
+    weather_domains = {facet["value"]: facet["count"] for facet in weather["facets"]["domain"]}
+    assert weather_domains == {"meteorology": 3}
 
     seen: list[str] = []
     cursor = None
