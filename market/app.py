@@ -16,9 +16,12 @@ from litestar.router import Router
 
 from market.api.access import BearerTokenMiddleware, enforce_access, public
 from market.api.accounts import OrganisationController, TokenController
+from market.api.demands import DemandController, OfferController
 from market.api.health import HealthController, readiness_checks
 from market.api.ledger import ledger_router
 from market.api.listings_router import listings_router
+from market.api.notifications import NotificationController
+from market.api.payments import orders_router
 from market.api.problems import EXCEPTION_HANDLERS
 from market.api.problems_docs import ProblemTypeController
 from market.api.requests import ExchangeRequest
@@ -27,6 +30,7 @@ from market.jobs import JOBS, bind_settings
 from market.ledger_wiring import chain_gateway
 from market.settings import Settings
 from market.tasks import CeleryQueue, InProcessRunner, create_celery
+from market.trading import matching_service
 
 API_VERSION = "0.1.0"
 
@@ -51,6 +55,8 @@ def create_app(settings: Settings) -> Litestar:
             redis=redis_client.ping if redis_client else None,
             chain=chain.ping if chain else None,
         )
+        # This process's matchers, built before the first request (market.trading).
+        await matching_service.build(settings.exchange_zone)
         if runner is not None:
             runner.start()
         try:
@@ -66,7 +72,9 @@ def create_app(settings: Settings) -> Litestar:
 
     return Litestar(
         route_handlers=[HealthController, ProblemTypeController, OrganisationController,
-                        TokenController, listings_router(settings), ledger_router(settings)],
+                        TokenController, listings_router(settings), ledger_router(settings),
+                        DemandController, OfferController, NotificationController,
+                        orders_router(settings)],
         guards=[enforce_access],
         middleware=[DefineMiddleware(BearerTokenMiddleware)],
         exception_handlers=EXCEPTION_HANDLERS,

@@ -15,6 +15,7 @@ from listings import authorizations_service, registrations_service
 from market.accounts import service as accounts
 from market.ledger_wiring import chain_gateway, ledger_signer, reconcile_options
 from market.settings import Settings
+from market.trading import demands, matching_service, notifications, orders
 
 _bound_settings: Settings | None = None
 
@@ -79,6 +80,31 @@ async def reconcile_ledger() -> int:
     return len(stored.report.discrepancies)
 
 
+async def refresh_matches() -> int:
+    service = matching_service.current(_settings().exchange_zone)
+    return (await matching_service.refresh_stored_matches(service)).new_matches
+
+
+async def expire_demands() -> int:
+    today = datetime.now(_settings().exchange_zone).date()
+    return len(await demands.expire_due(today))
+
+
+async def deliver_notifications() -> int:
+    return (await notifications.deliver_due()).delivered
+
+
+async def expire_unpaid_orders() -> int:
+    settings = _settings()
+    return len(await orders.expire_unpaid(orders.config_from_settings(settings),
+                                          now=datetime.now(settings.exchange_zone)))
+
+
+async def revoke_ended_grants() -> int:
+    return await orders.revoke_grants_of_ended_authorizations(
+        now=datetime.now(_settings().exchange_zone))
+
+
 JOBS: dict[str, Job] = {
     job.name: job
     for job in (
@@ -89,5 +115,13 @@ JOBS: dict[str, Job] = {
         Job("ledger.reconcile", reconcile_ledger, every_s=3600.0, time_limit_s=1800),
         Job("listings.expire_authorizations", expire_authorizations, every_s=600.0),
         Job("listings.assign_due_codes", assign_due_codes, every_s=600.0),
+        # Matches follow listing and demand changes within seconds (issue 6, "keeping fresh").
+        Job("trading.refresh_matches", refresh_matches, every_s=3.0, time_limit_s=120),
+        Job("trading.expire_demands", expire_demands, every_s=600.0),
+        Job("trading.deliver_notifications", deliver_notifications, every_s=5.0,
+            time_limit_s=240),
+        # Also moves to paid any order whose payment succeeded but whose move was interrupted.
+        Job("trading.expire_unpaid_orders", expire_unpaid_orders, every_s=60.0),
+        Job("trading.revoke_ended_grants", revoke_ended_grants, every_s=60.0),
     )
 }

@@ -5,11 +5,13 @@ from pathlib import Path
 from piccolo.conf.apps import AppConfig
 
 from market.accounts.tables import ApiToken, Organisation, User
+from market.trading.order_tables import ORDER_TABLES
+from market.trading.tables import TRADING_TABLES
 
 APP_CONFIG = AppConfig(
     app_name="market",
     migrations_folder_path=str(Path(__file__).parent / "piccolo_migrations"),
-    table_classes=[Organisation, User, ApiToken],
+    table_classes=[Organisation, User, ApiToken, *TRADING_TABLES, *ORDER_TABLES],
     migration_dependencies=[],
     commands=[],
 )

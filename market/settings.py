@@ -60,6 +60,14 @@ class Settings:
     code_issuer: str = "DEMOEX"
     # Calendar days of public notice (公示) before a registration gets its code.
     notice_days: int = 7
+    # The exchange's service fee on each order: a rate in basis points (500 = 5%) and a cap per
+    # order in minor units (fees.ServiceFeePolicy); operator revenue = price − fee.
+    service_fee_bps: int = 500
+    service_fee_cap_minor: int = 5_000_000
+    currency: str = "CNY"
+    # An order still unpaid this long after placement expires and gives its revenue back; bank
+    # transfers between companies take a few working days.
+    unpaid_order_ttl_minutes: int = 3 * 24 * 60
 
     @property
     def uses_embedded_database(self) -> bool:
@@ -119,6 +127,15 @@ class Settings:
             log_level=env.get("MARKET_LOG_LEVEL", cls.log_level).upper(),
             code_issuer=_code_issuer(env.get("MARKET_CODE_ISSUER", cls.code_issuer)),
             notice_days=_integer(env, "MARKET_NOTICE_DAYS", cls.notice_days, minimum=1, maximum=90),
+            service_fee_bps=_integer(env, "MARKET_SERVICE_FEE_BPS", cls.service_fee_bps,
+                                     minimum=0, maximum=10_000),
+            service_fee_cap_minor=_integer(env, "MARKET_SERVICE_FEE_CAP_MINOR",
+                                           cls.service_fee_cap_minor, minimum=0,
+                                           maximum=2**63 - 1),
+            currency=_currency(env.get("MARKET_CURRENCY", cls.currency)),
+            unpaid_order_ttl_minutes=_integer(env, "MARKET_UNPAID_ORDER_TTL_MINUTES",
+                                              cls.unpaid_order_ttl_minutes, minimum=1,
+                                              maximum=60 * 24 * 90),
         )
 
 
@@ -147,6 +164,13 @@ def _code_issuer(value: str) -> str:
         raise SettingsError("MARKET_CODE_ISSUER must be 2–6 uppercase letters or digits starting "
                             f"with a letter, got {value!r}")
     return issuer
+
+
+def _currency(value: str) -> str:
+    code = value.strip()
+    if re.fullmatch(r"[A-Z]{3}", code, re.ASCII) is None:
+        raise SettingsError(f"MARKET_CURRENCY must be an ISO 4217 code, got {value!r}")
+    return code
 
 
 def _zone(name: str) -> ZoneInfo:

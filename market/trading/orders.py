@@ -1,0 +1,768 @@
+"""The orders use case (ARCHITECTURE "How a trade flows"): the rule that spans listings and
+settlement, so it lives here and calls both inside one transaction.
+
+Life of an order::
+
+    (quote) → awaiting_payment ──paid──▶ paid ──grant──▶ delivered ──accept──▶ accepted
+            │                                                                  │ settle
+            ├─cancel─▶ cancelled     paid | delivered | accepted | completed   ▼
+            └─expire─▶ expired              ──refund (staff)──▶ refunded     completed
+
+Placing an order is one transaction: the listing and its operator's authorization, the buyer's
+purpose, grade and (for free use) eligibility, the price from the listing checked again against
+the cap in force, the fee split, the operator's revenue reserved under its ceiling (a row lock,
+so concurrent orders cannot overshoot), the order row, and the ledger leaf last. Every later
+state change is its own transaction ending in its own ledger leaf. Payment providers are called
+only after a commit (``settlement.payments.attempts``), never while a lock is held.
+
+Buyer clearance: the exchange keeps no clearance register yet, so every enterprise buyer counts
+as cleared for general data only (``listings.product.buyer_may_receive``); important data is
+refused until a register exists.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import rfc8785
+
+from ledger.log import append_record
+from listings import repository as listings_repository
+from listings.authorization import AuthorizationState
+from listings.domains import ChargingUnit, DeliveryForm, Grade, Purpose
+from listings.errors import DomainValueError
+from listings.product import ProductState, buyer_may_receive
+from market.accounts.model import Principal, Role
+from market.errors import (
+    ConflictError,
+    InvalidInputError,
+    MarketError,
+    NotFoundError,
+    PermissionDeniedError,
+)
+from market.settings import Settings
+from market.trading import delivery
+from market.trading.order_tables import connection
+from settlement import caps as settlement_caps
+from settlement import caps_service, caps_store, eligibility_store, journal_store
+from settlement.errors import (
+    IdempotencyConflictError,
+    IneligibleForFreeUseError,
+    PaymentStateError,
+    SettlementError,
+    UnknownRecordError,
+)
+from settlement.fees import ServiceFeePolicy, Split, price_order, split
+from settlement.journal import order_settled, refund, settled_refund
+from settlement.money import Money
+from settlement.payments import attempts
+from settlement.payments.bank_transfer import BankTransferProvider
+from settlement.payments.provider import PaymentProvider, PaymentRequest, PaymentStatus
+from settlement.payments.stripe_provider import StripeProvider
+
+LEDGER_KIND = "trading.order"
+BUYER_CLEARANCE = Grade.GENERAL
+
+
+class OrderState(StrEnum):
+    AWAITING_PAYMENT = "awaiting_payment"
+    PAID = "paid"
+    DELIVERED = "delivered"
+    ACCEPTED = "accepted"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    REFUNDED = "refunded"
+
+
+REFUNDABLE = frozenset({OrderState.PAID, OrderState.DELIVERED, OrderState.ACCEPTED,
+                        OrderState.COMPLETED})
+
+
+class PaymentMethod(StrEnum):
+    BANK_TRANSFER = "bank_transfer"
+    CARD = "card"  # through Stripe
+
+
+def config_from_settings(settings: Settings) -> OrderConfig:
+    """Bank transfer always; card payments through Stripe when its key is set."""
+    providers: dict[PaymentMethod, PaymentProvider] = {
+        PaymentMethod.BANK_TRANSFER: BankTransferProvider(settings.exchange_zone)}
+    if settings.stripe_api_key:
+        providers[PaymentMethod.CARD] = StripeProvider(settings.stripe_api_key,
+                                                       api_base=settings.stripe_api_base)
+    return OrderConfig(
+        fee_policy=ServiceFeePolicy(rate_bps=settings.service_fee_bps,
+                                    cap=Money(settings.service_fee_cap_minor, settings.currency)),
+        zone=settings.exchange_zone,
+        unpaid_ttl=timedelta(minutes=settings.unpaid_order_ttl_minutes),
+        providers=providers)
+
+
+def market_error(error: SettlementError) -> MarketError:
+    """A settlement rule violation as the problem the API answers."""
+    if isinstance(error, UnknownRecordError):
+        return NotFoundError(error.message, field=error.field)
+    if isinstance(error, IdempotencyConflictError | PaymentStateError):
+        return ConflictError(error.message, field=error.field)
+    return InvalidInputError(error.message, field=error.field)
+
+
+@asynccontextmanager
+async def settlement_rules() -> AsyncIterator[None]:
+    try:
+        yield
+    except SettlementError as error:
+        raise market_error(error) from error
+
+
+@dataclass(frozen=True)
+class OrderConfig:
+    fee_policy: ServiceFeePolicy
+    zone: ZoneInfo
+    unpaid_ttl: timedelta
+    # Providers by payment method; card is absent unless Stripe is configured.
+    providers: dict[PaymentMethod, PaymentProvider]
+
+    @property
+    def currency(self) -> str:
+        return self.fee_policy.currency
+
+    def today(self, now: datetime) -> date:
+        return now.astimezone(self.zone).date()
+
+
+@dataclass(frozen=True)
+class OrderRequest:
+    product_id: uuid.UUID
+    purpose: str
+    unit: str
+    quantity: int
+    term_start: date
+    term_end: date
+    terms_accepted: bool
+    payment_method: str = PaymentMethod.BANK_TRANSFER.value
+
+    def fingerprint(self) -> str:
+        """SHA-256 of the RFC 8785 form: equal exactly when two requests ask for the same."""
+        return hashlib.sha256(rfc8785.dumps({
+            "product_id": str(self.product_id), "purpose": self.purpose, "unit": self.unit,
+            "quantity": str(self.quantity), "term_start": self.term_start.isoformat(),
+            "term_end": self.term_end.isoformat(), "terms_accepted": self.terms_accepted,
+            "payment_method": self.payment_method,
+        })).hexdigest()
+
+
+@dataclass(frozen=True)
+class Quote:
+    product_id: uuid.UUID
+    operator_org_id: uuid.UUID
+    purpose: Purpose
+    unit: ChargingUnit
+    quantity: int
+    term_start: date
+    term_end: date
+    unit_price: Money
+    cap: Money | None
+    split: Split
+    revenue_period: settlement_caps.RevenuePeriod | None
+    delivery_form: DeliveryForm
+    payment_method: PaymentMethod
+
+
+@dataclass(frozen=True)
+class Order:
+    id: uuid.UUID
+    buyer_org_id: uuid.UUID
+    operator_org_id: uuid.UUID
+    product_id: uuid.UUID
+    purpose: str
+    unit: str
+    quantity: int
+    term_start: date
+    term_end: date
+    currency: str
+    unit_price_minor: int
+    cap_minor: int | None
+    gross_minor: int
+    fee_minor: int
+    operator_revenue_minor: int
+    revenue_period: str | None
+    state: OrderState
+    payment_provider: str | None
+    payment_reference: str | None
+    expires_at: datetime
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def split(self) -> Split:
+        return Split(Money(self.gross_minor, self.currency), Money(self.fee_minor, self.currency),
+                     Money(self.operator_revenue_minor, self.currency))
+
+    @property
+    def reference(self) -> str:
+        return f"order:{self.id}"
+
+
+@dataclass(frozen=True)
+class PlacedOrder:
+    order: Order
+    created: bool
+    # Stripe: the PaymentIntent's client secret for the buyer's browser (never stored).
+    client_secret: str | None = None
+
+
+def _order(row: Any) -> Order:
+    return Order(
+        id=row["id"], buyer_org_id=row["buyer_org_id"], operator_org_id=row["operator_org_id"],
+        product_id=row["product_id"], purpose=row["purpose"], unit=row["unit"],
+        quantity=row["quantity"], term_start=row["term_start"], term_end=row["term_end"],
+        currency=row["currency"].strip(), unit_price_minor=row["unit_price_minor"],
+        cap_minor=row["cap_minor"], gross_minor=row["gross_minor"], fee_minor=row["fee_minor"],
+        operator_revenue_minor=row["operator_revenue_minor"],
+        revenue_period=row["revenue_period"], state=OrderState(row["state"]),
+        payment_provider=row["payment_provider"], payment_reference=row["payment_reference"],
+        expires_at=row["expires_at"], created_at=row["created_at"], updated_at=row["updated_at"])
+
+
+def _settlement_purpose(purpose: Purpose) -> settlement_caps.Purpose:
+    # The listings vocabulary says "industry", the settlement one "industry_development".
+    if purpose is Purpose.INDUSTRY:
+        return settlement_caps.Purpose.INDUSTRY_DEVELOPMENT
+    return settlement_caps.Purpose(purpose.value)
+
+
+def _check_request(request: OrderRequest, config: OrderConfig, today: date) -> tuple[
+        Purpose, ChargingUnit, PaymentMethod]:
+    if request.terms_accepted is not True:
+        raise InvalidInputError("the contract terms must be accepted", field="terms_accepted")
+    if isinstance(request.quantity, bool) or request.quantity < 1:
+        raise InvalidInputError("quantity must be a positive integer", field="quantity")
+    if request.term_start < today:
+        raise InvalidInputError(f"the term cannot start in the past (today is {today})",
+                                field="term.start")
+    if request.term_end < request.term_start:
+        raise InvalidInputError("the term must not end before it starts", field="term.end")
+    try:
+        purpose = Purpose.from_wire(request.purpose, "purpose")
+        unit = ChargingUnit.from_wire(request.unit, "unit")
+    except DomainValueError as error:
+        raise InvalidInputError(error.message, field=error.field) from error
+    try:
+        method = PaymentMethod(request.payment_method)
+    except ValueError:
+        raise InvalidInputError(
+            f"payment_method must be one of {', '.join(m.value for m in PaymentMethod)}",
+            field="payment_method") from None
+    if method not in config.providers:
+        raise InvalidInputError(f"{method.value} payments are not enabled at this exchange",
+                                field="payment_method")
+    return purpose, unit, method
+
+
+async def _revenue_period(operator_id: str, today: date) -> settlement_caps.RevenuePeriod:
+    """The operator's ceiling period containing ``today``: a month if one is approved for it,
+    else the year (the pricing authority approves either)."""
+    async with connection() as conn:
+        ceilings = await caps_store.latest_ceilings(conn, operator_id)
+    for granularity in (settlement_caps.PeriodGranularity.MONTH,
+                        settlement_caps.PeriodGranularity.YEAR):
+        period = settlement_caps.RevenuePeriod.containing(today, granularity)
+        if period.label in ceilings:
+            return period
+    raise ConflictError(
+        f"the operator has no approved maximum permitted revenue for {today:%Y-%m} or "
+        f"{today:%Y}, so it cannot take paid orders", field="product_id")
+
+
+async def quote(buyer: Principal, request: OrderRequest, config: OrderConfig, *,
+                now: datetime) -> Quote:
+    """Every check of placing an order, and its price, fee and revenue; writes nothing."""
+    today = config.today(now)
+    purpose, unit, method = _check_request(request, config, today)
+    record = await _orderable_product(request.product_id, today)
+    product = record.product
+    if purpose not in product.permitted_purposes:
+        raise InvalidInputError(f"{purpose.value} use is not permitted for this product",
+                                field="purpose")
+    if not buyer_may_receive(product.grade, BUYER_CLEARANCE):
+        raise PermissionDeniedError(
+            f"{product.grade.value} data is delivered only to buyers cleared for it",
+            field="product_id")
+    price = product.price_for(purpose, unit)
+    if price is None:
+        raise InvalidInputError(f"the product has no {unit.value} price for {purpose.value}",
+                                field="unit")
+    if price.currency != config.currency:
+        raise ConflictError(f"the product is priced in {price.currency}", field="product_id")
+    unit_price = Money(price.price_minor, price.currency)
+    async with settlement_rules():
+        cap = await _check_price(buyer, record.id, purpose, unit=unit,
+                                 unit_price=unit_price, today=today)
+        gross = price_order(unit_price, request.quantity)
+        shares = split(gross, config.fee_policy)
+    period = None
+    if shares.operator_revenue.is_positive:
+        period = await _revenue_period(str(record.operator_id), today)
+    return Quote(product_id=record.id, operator_org_id=record.operator_id, purpose=purpose,
+                 unit=unit, quantity=request.quantity, term_start=request.term_start,
+                 term_end=request.term_end, unit_price=unit_price, cap=cap, split=shares,
+                 revenue_period=period, delivery_form=product.delivery_form,
+                 payment_method=method)
+
+
+async def _orderable_product(product_id: uuid.UUID,
+                             today: date) -> listings_repository.ProductRecord:
+    """The product, if it is listed and its operator's authorization is active and covers it."""
+    record = await listings_repository.get_product(product_id)
+    if record is None or record.product.state is not ProductState.LISTED:
+        raise NotFoundError("no such listed product", field="product_id")
+    product = record.product
+    authorization = None if record.authorization_id is None \
+        else await listings_repository.get_authorization(record.authorization_id)
+    if authorization is None or authorization.authorization.state is not AuthorizationState.ACTIVE:
+        raise ConflictError("the operator's authorization for this product is not active",
+                            field="product_id")
+    coverage = authorization.authorization.covers(
+        product.domain, product.source_resource_codes, today, scenario=product.scenario)
+    if coverage.gaps:
+        raise ConflictError("the operator's authorization no longer covers this product: "
+                            + "; ".join(gap.message for gap in coverage.gaps),
+                            field="product_id")
+    return record
+
+
+async def _check_price(buyer: Principal, product_id: uuid.UUID, purpose: Purpose, *,
+                       unit: ChargingUnit, unit_price: Money, today: date) -> Money | None:
+    """Free use needs the buyer's eligibility; paid use a cap in force at or above the price.
+    Returns the cap (None for free use)."""
+    if purpose.is_conditionally_free:
+        try:
+            await eligibility_store.check_buyer_free_use(
+                str(buyer.organisation_id), _settlement_purpose(purpose), today)
+        except IneligibleForFreeUseError as error:
+            raise PermissionDeniedError(f"{error.message} ({error.reason})",
+                                        field="purpose") from error
+        return None
+    cap_version = await caps_service.cap_in_force(
+        str(product_id), _settlement_purpose(purpose),
+        settlement_caps.ChargingUnit(unit.value), today)
+    if cap_version is None:
+        raise ConflictError(
+            f"no upper-limit fee is approved for {purpose.value} {unit.value} use of this "
+            "product, so it cannot be sold", field="product_id")
+    if unit_price > cap_version.cap:
+        raise ConflictError(
+            f"the listed price {unit_price.amount_minor} exceeds the approved cap "
+            f"{cap_version.cap.amount_minor} {cap_version.cap.currency}", field="product_id")
+    return cap_version.cap
+
+
+async def _record_change(order: Order, from_state: OrderState | None, to_state: OrderState, *,
+                         actor: str, detail: str, now: datetime) -> None:
+    """The state change's ledger leaf, then its history row (which needs the leaf's index)."""
+    leaf = await append_record(
+        LEDGER_KIND, actor=actor, subject=order.reference,
+        payload={
+            "order_id": str(order.id), "from_state": None if from_state is None
+            else from_state.value, "to_state": to_state.value,
+            "buyer_org_id": str(order.buyer_org_id),
+            "operator_org_id": str(order.operator_org_id), "product_id": str(order.product_id),
+            "purpose": order.purpose, "unit": order.unit, "quantity": str(order.quantity),
+            "currency": order.currency, "gross_minor": str(order.gross_minor),
+            "fee_minor": str(order.fee_minor),
+            "operator_revenue_minor": str(order.operator_revenue_minor),
+            "revenue_period": order.revenue_period, "detail": detail,
+        },
+        recorded_at=now)
+    async with connection() as conn:
+        await conn.execute(
+            "INSERT INTO trading_order_events (order_id, from_state, to_state, actor, detail, "
+            "leaf_index, occurred_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            order.id, None if from_state is None else from_state.value, to_state.value, actor,
+            detail, leaf.leaf_index, now)
+
+
+def _actor(principal: Principal) -> str:
+    # Ledger records name organisations, never people (minimal personal data on the log).
+    return f"{principal.role.value}:{principal.organisation_id}"
+
+
+async def _existing(conn: Any, buyer_org_id: uuid.UUID, key: str) -> Any:
+    return await conn.fetchrow(
+        "SELECT * FROM trading_orders WHERE buyer_org_id = $1 AND idempotency_key = $2",
+        buyer_org_id, key)
+
+
+async def place(buyer: Principal, request: OrderRequest, idempotency_key: str,
+                config: OrderConfig, *, now: datetime) -> PlacedOrder:
+    """Place the order in one transaction, then start its payment (after the commit)."""
+    key = idempotency_key.strip()
+    if not key or len(key) > 255:
+        raise InvalidInputError("the Idempotency-Key header must be 1 to 255 characters",
+                                field="Idempotency-Key")
+    fingerprint = request.fingerprint()
+    async with connection() as conn:
+        # Two requests with one key queue here, so the second finds the first's order.
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+                           f"trading.order:{buyer.organisation_id}:{key}")
+        existing = await _existing(conn, buyer.organisation_id, key)
+        if existing is not None:
+            if existing["request_fingerprint"] != fingerprint:
+                raise ConflictError("this Idempotency-Key was already used for a different "
+                                    "order request", field="Idempotency-Key")
+            order, created = _order(existing), False
+        else:
+            order, created = await _insert(buyer, request, key, fingerprint, config, now=now), \
+                True
+    client_secret = None
+    if order.state is OrderState.AWAITING_PAYMENT:
+        order, client_secret = await start_payment(order, config)
+    elif order.state is OrderState.PAID:
+        # A free order: delivered at once (also on a replay after a crash before delivery).
+        order = await deliver(order.id, config, now=now)
+    return PlacedOrder(order=order, created=created, client_secret=client_secret)
+
+
+async def _insert(buyer: Principal, request: OrderRequest, key: str, fingerprint: str,
+                  config: OrderConfig, *, now: datetime) -> Order:
+    offer = await quote(buyer, request, config, now=now)
+    shares = offer.split
+    if offer.revenue_period is not None:
+        async with settlement_rules():
+            fits = await caps_service.reserve_revenue(
+                str(offer.operator_org_id), offer.revenue_period, shares.operator_revenue)
+        if not fits:
+            raise ConflictError(
+                f"the operator's maximum permitted revenue for {offer.revenue_period.label} "
+                "has no room for this order", field="quantity")
+    # A free order needs no payment: it is placed already paid (有条件无偿).
+    state = OrderState.PAID if shares.gross.is_zero else OrderState.AWAITING_PAYMENT
+    async with connection() as conn:
+        row = await conn.fetchrow(
+            "INSERT INTO trading_orders (id, buyer_org_id, placed_by, operator_org_id, "
+            "product_id, purpose, unit, quantity, term_start, term_end, currency, "
+            "unit_price_minor, cap_minor, gross_minor, fee_minor, operator_revenue_minor, "
+            "revenue_period, state, payment_provider, idempotency_key, request_fingerprint, "
+            "expires_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
+            "$10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $23) "
+            "RETURNING *",
+            uuid.uuid4(), buyer.organisation_id, buyer.user_id, offer.operator_org_id,
+            offer.product_id, offer.purpose.value, offer.unit.value, offer.quantity,
+            offer.term_start, offer.term_end, shares.gross.currency,
+            offer.unit_price.amount_minor, None if offer.cap is None else offer.cap.amount_minor,
+            shares.gross.amount_minor, shares.fee.amount_minor,
+            shares.operator_revenue.amount_minor,
+            None if offer.revenue_period is None else offer.revenue_period.label, state.value,
+            None if shares.gross.is_zero else config.providers[offer.payment_method].name,
+            key, fingerprint, now + config.unpaid_ttl, now)
+    order = _order(row)
+    await _record_change(order, None, state, actor=_actor(buyer),
+                         detail="placed; contract terms accepted", now=now)
+    return order
+
+
+async def start_payment(order: Order, config: OrderConfig) -> tuple[Order, str | None]:
+    """Create (or find again, after a crash or a replay) the provider payment of an unpaid
+    order: a bank transfer invoice with its reference, or a Stripe PaymentIntent."""
+    provider = next((p for p in config.providers.values() if p.name == order.payment_provider),
+                    None)
+    if provider is None:
+        raise ConflictError(f"payment provider {order.payment_provider} is not configured",
+                            field="payment_method")
+    request = PaymentRequest(
+        order_id=str(order.id), buyer_org_id=str(order.buyer_org_id),
+        amount=Money(order.gross_minor, order.currency),
+        idempotency_key=attempts.payment_idempotency_key(str(order.id)),
+        description=order.reference)
+    async with settlement_rules():
+        payment = await attempts.start_payment(provider, request)
+    if order.payment_reference != payment.provider_payment_id:
+        async with connection() as conn:
+            row = await conn.fetchrow(
+                "UPDATE trading_orders SET payment_reference = $2 WHERE id = $1 RETURNING *",
+                order.id, payment.provider_payment_id)
+        order = _order(row)
+    return order, payment.client_secret
+
+
+async def _locked(conn: Any, order_id: uuid.UUID) -> Order | None:
+    row = await conn.fetchrow("SELECT * FROM trading_orders WHERE id = $1 FOR UPDATE", order_id)
+    return None if row is None else _order(row)
+
+
+async def _move(conn: Any, order: Order, to_state: OrderState, *, actor: str, detail: str,
+                now: datetime) -> Order:
+    row = await conn.fetchrow(
+        "UPDATE trading_orders SET state = $2, updated_at = $3 WHERE id = $1 RETURNING *",
+        order.id, to_state.value, now)
+    moved = _order(row)
+    await _record_change(moved, order.state, to_state, actor=actor, detail=detail, now=now)
+    return moved
+
+
+async def mark_paid(order_id: uuid.UUID, config: OrderConfig, *, actor: str,
+                    now: datetime) -> Order | None:
+    """The provider confirmed payment: awaiting_payment → paid, then deliver. Repeats (a
+    webhook delivered twice, staff confirming again) change nothing."""
+    async with connection() as conn:
+        order = await _locked(conn, order_id)
+        if order is None:
+            return None
+        if order.state is not OrderState.AWAITING_PAYMENT:
+            return order
+        await _move(conn, order, OrderState.PAID, actor=actor, detail="payment confirmed",
+                     now=now)
+    return await deliver(order_id, config, now=now)
+
+
+async def deliver(order_id: uuid.UUID, config: OrderConfig, *, now: datetime) -> Order:
+    """paid → delivered: the access grant, valid to the end of the order's term."""
+    async with connection() as conn:
+        order = await _locked(conn, order_id)
+        if order is None:
+            raise NotFoundError("no such order", field="order_id")
+        if order.state is not OrderState.PAID:
+            return order
+        record = await listings_repository.get_product(order.product_id)
+        if record is None:
+            raise NotFoundError("the ordered product vanished", field="product_id")
+        term_ends = datetime.combine(order.term_end + timedelta(days=1), time.min,
+                                     tzinfo=config.zone).astimezone(UTC)
+        grant = await delivery.create_grant(
+            order_id=order.id, buyer_org_id=order.buyer_org_id,
+            operator_org_id=order.operator_org_id, product_id=order.product_id,
+            form=record.product.delivery_form,
+            unit=ChargingUnit.from_wire(order.unit, "unit"),
+            quantity=order.quantity, expires_at=term_ends, now=now)
+        return await _move(conn, order, OrderState.DELIVERED, actor="system:delivery",
+                           detail=f"{grant.kind.value} granted until {term_ends.isoformat()}",
+                           now=now)
+
+
+async def get(principal: Principal, order_id: uuid.UUID) -> Order:
+    """The order if the caller may see it: its buyer, the product's operator, staff or the
+    regulator; anyone else is told it does not exist."""
+    async with connection() as conn:
+        row = await conn.fetchrow("SELECT * FROM trading_orders WHERE id = $1", order_id)
+    if row is None or not _may_see(principal, _order(row)):
+        raise NotFoundError("no such order", field="order_id")
+    return _order(row)
+
+
+def _may_see(principal: Principal, order: Order) -> bool:
+    if principal.role in (Role.STAFF, Role.REGULATOR):
+        return True
+    if principal.role is Role.BUYER:
+        return order.buyer_org_id == principal.organisation_id
+    if principal.role is Role.OPERATOR:
+        return order.operator_org_id == principal.organisation_id
+    return False
+
+
+async def list_for(principal: Principal, *, limit: int = 100) -> list[Order]:
+    column = {Role.BUYER: "buyer_org_id", Role.OPERATOR: "operator_org_id"}.get(principal.role)
+    if column is None and principal.role not in (Role.STAFF, Role.REGULATOR):
+        return []
+    async with connection() as conn:
+        rows = await conn.fetch(
+            # ``column`` is one of two constant names, never input.
+            "SELECT * FROM trading_orders "  # noqa: S608
+            + ("" if column is None else f"WHERE {column} = $2 ")
+            + "ORDER BY created_at DESC, id LIMIT $1",
+            limit, *([] if column is None else [principal.organisation_id]))
+    return [_order(row) for row in rows]
+
+
+async def history(order_id: uuid.UUID) -> list[tuple[str | None, str, str, int, datetime]]:
+    async with connection() as conn:
+        rows = await conn.fetch(
+            "SELECT from_state, to_state, actor, leaf_index, occurred_at "
+            "FROM trading_order_events WHERE order_id = $1 ORDER BY id", order_id)
+    return [(r["from_state"], r["to_state"], r["actor"], r["leaf_index"], r["occurred_at"])
+            for r in rows]
+
+
+async def _buyers_locked(conn: Any, buyer: Principal, order_id: uuid.UUID) -> Order:
+    order = await _locked(conn, order_id)
+    if order is None or order.buyer_org_id != buyer.organisation_id:
+        raise NotFoundError("no such order", field="order_id")
+    return order
+
+
+async def _release(order: Order) -> None:
+    if order.revenue_period is None:
+        return
+    async with settlement_rules():
+        await caps_service.release_revenue(
+            str(order.operator_org_id), settlement_caps.RevenuePeriod(order.revenue_period),
+            Money(order.operator_revenue_minor, order.currency))
+
+
+async def _money_received(order: Order) -> bool:
+    return any(attempt.status in (PaymentStatus.PROCESSING, PaymentStatus.SUCCEEDED)
+               for attempt in await attempts.attempts_for_order(str(order.id)))
+
+
+async def cancel(buyer: Principal, order_id: uuid.UUID, *, now: datetime) -> Order:
+    """The buyer withdraws an unpaid order; its reserved revenue is given back."""
+    async with connection() as conn:
+        order = await _buyers_locked(conn, buyer, order_id)
+        if order.state is not OrderState.AWAITING_PAYMENT:
+            raise ConflictError(f"an order that is {order.state.value} cannot be cancelled",
+                                field="state")
+        if await _money_received(order):
+            raise ConflictError("money has been received for this order; ask staff for a "
+                                "refund instead", field="state")
+        await _release(order)
+        return await _move(conn, order, OrderState.CANCELLED, actor=_actor(buyer),
+                           detail="cancelled by the buyer", now=now)
+
+
+async def accept(buyer: Principal, order_id: uuid.UUID, *, now: datetime) -> Order:
+    """The buyer accepts delivery (验收); the order then settles: the held price becomes the
+    exchange's fee and the operator's payable, and the order is completed. A retry after a
+    crash between the two steps finishes the settlement."""
+    async with connection() as conn:
+        order = await _buyers_locked(conn, buyer, order_id)
+        if order.state is OrderState.DELIVERED:
+            order = await _move(conn, order, OrderState.ACCEPTED, actor=_actor(buyer),
+                                detail="delivery accepted", now=now)
+        elif order.state not in (OrderState.ACCEPTED, OrderState.COMPLETED):
+            raise ConflictError(f"an order that is {order.state.value} cannot be accepted",
+                                field="state")
+    return await settle(order_id, now=now)
+
+
+async def settle(order_id: uuid.UUID, *, now: datetime) -> Order:
+    async with connection() as conn:
+        order = await _locked(conn, order_id)
+        if order is None:
+            raise NotFoundError("no such order", field="order_id")
+        if order.state is not OrderState.ACCEPTED:
+            return order
+        if order.gross_minor > 0:
+            async with settlement_rules():
+                await journal_store.post(order_settled(
+                    idempotency_key=f"{order.reference}:settled", reference=order.reference,
+                    buyer_org_id=str(order.buyer_org_id),
+                    operator_org_id=str(order.operator_org_id), split=order.split),
+                    actor="system:settlement")
+        return await _move(conn, order, OrderState.COMPLETED, actor="system:settlement",
+                           detail="settled", now=now)
+
+
+async def refund_order(staff: Principal, order_id: uuid.UUID, config: OrderConfig, *,
+                       reason: str, now: datetime) -> Order:
+    """Staff refund a paid order in full: the provider gives the money back (called first,
+    outside any transaction, under a deterministic key so a retry never refunds twice), then
+    one transaction posts the journal entry, releases the operator's revenue, revokes the
+    access grant and moves the order to refunded."""
+    order = await get(staff, order_id)
+    if order.state is OrderState.REFUNDED:
+        return order
+    if order.state not in REFUNDABLE:
+        raise ConflictError(f"an order that is {order.state.value} cannot be refunded",
+                            field="state")
+    refund_key = f"{order.reference}:refund"
+    if order.gross_minor > 0 and order.payment_reference is not None:
+        provider = next(p for p in config.providers.values() if p.name == order.payment_provider)
+        async with settlement_rules():
+            await provider.refund(order.payment_reference,
+                                  Money(order.gross_minor, order.currency),
+                                  idempotency_key=refund_key, reason=reason)
+    async with connection() as conn:
+        order = await _locked(conn, order_id) or order
+        if order.state is OrderState.REFUNDED:
+            return order
+        if order.state not in REFUNDABLE:
+            raise ConflictError(f"an order that is {order.state.value} cannot be refunded",
+                                field="state")
+        if order.gross_minor > 0 and order.payment_provider is not None:
+            async with settlement_rules():
+                if order.state is OrderState.COMPLETED:
+                    entry = settled_refund(
+                        idempotency_key=refund_key, reference=order.reference,
+                        operator_org_id=str(order.operator_org_id),
+                        provider=order.payment_provider, portion=order.split)
+                else:
+                    entry = refund(idempotency_key=refund_key, reference=order.reference,
+                                   buyer_org_id=str(order.buyer_org_id),
+                                   provider=order.payment_provider,
+                                   amount=Money(order.gross_minor, order.currency))
+                await journal_store.post(entry, actor=_actor(staff))
+        await _release(order)
+        await delivery.revoke_for_order(order.id, reason=f"refunded: {reason}"[:1000], now=now)
+        return await _move(conn, order, OrderState.REFUNDED, actor=_actor(staff),
+                           detail=f"refunded: {reason}"[:1000], now=now)
+
+
+async def expire_unpaid(config: OrderConfig, *, now: datetime) -> list[uuid.UUID]:
+    """The beat job: orders unpaid past their deadline expire and give their revenue back;
+    each in its own transaction. An order whose payment did succeed (a webhook or confirmation
+    that was interrupted before the order moved) is moved to paid instead, and one with money
+    partly received waits for staff rather than expiring under the buyer."""
+    async with connection() as conn:
+        rows = await conn.fetch(
+            "SELECT id FROM trading_orders WHERE state = 'awaiting_payment' "
+            "ORDER BY expires_at LIMIT 500")
+    expired: list[uuid.UUID] = []
+    for row in rows:
+        order_id = row["id"]
+        paid = [a for a in await attempts.attempts_for_order(str(order_id))
+                if a.status is PaymentStatus.SUCCEEDED]
+        if paid:
+            await mark_paid(order_id, config, actor="system:payment-sync", now=now)
+            continue
+        async with connection() as conn:
+            locked = await conn.fetchrow(
+                "SELECT * FROM trading_orders WHERE id = $1 AND state = 'awaiting_payment' "
+                "AND expires_at <= $2 FOR UPDATE SKIP LOCKED", order_id, now)
+            if locked is None:
+                continue
+            order = _order(locked)
+            if await _money_received(order):
+                continue
+            await _release(order)
+            await _move(conn, order, OrderState.EXPIRED, actor="system:expiry",
+                        detail="unpaid at the payment deadline", now=now)
+        expired.append(order_id)
+    return expired
+
+
+async def revoke_grants_of_ended_authorizations(*, now: datetime) -> int:
+    """Access ends with the operator's authorization (退出机制): grants of products whose
+    authorization is revoked or expired are revoked (a job, since listings knows nothing of
+    orders)."""
+    ended: list[uuid.UUID] = []
+    for product_id in await delivery.active_grant_products():
+        record = await listings_repository.get_product(product_id)
+        authorization = None if record is None or record.authorization_id is None \
+            else await listings_repository.get_authorization(record.authorization_id)
+        if authorization is None or authorization.authorization.state in (
+                AuthorizationState.REVOKED, AuthorizationState.EXPIRED):
+            ended.append(product_id)
+    if not ended:
+        return 0
+    return await delivery.revoke_for_products(
+        ended, reason="the operator's authorization has ended", now=now)
+
+
+async def payment_confirmed(order_id: str, config: OrderConfig, *, actor: str,
+                            now: datetime) -> Order | None:
+    """A provider says an order's payment succeeded (bank receipt, Stripe webhook)."""
+    try:
+        parsed = uuid.UUID(order_id)
+    except ValueError:
+        return None
+    return await mark_paid(parsed, config, actor=actor, now=now)
+

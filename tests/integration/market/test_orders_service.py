@@ -1,0 +1,203 @@
+"""The orders use case against the real database: placement with its idempotency key, every
+refusal writing nothing, payment by bank transfer, delivery, acceptance, settlement, refund,
+cancellation and expiry."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from ledger.tables import LedgerLeaf
+from market.errors import ConflictError, InvalidInputError, MarketError, NotFoundError
+from market.trading import delivery, orders
+from market.trading.order_tables import OrderRow
+from settlement import caps_service, journal_store
+from settlement.journal import EXCHANGE_FEES, EXCHANGE_REFUNDS, Account
+from settlement.money import Money
+from settlement.payments.bank_transfer import BankTransferProvider
+from tests.integration.market.orders_setup import (
+    build_market,
+    config,
+    now,
+    principal,
+    today,
+)
+
+
+async def _counts() -> tuple[int, int]:
+    return await OrderRow.count().run(), await LedgerLeaf.count().run()
+
+
+async def test_place_is_idempotent_and_reserves_revenue(db: str) -> None:
+    market = await build_market()
+    cfg = config()
+    buyer = principal(market.buyer)
+    placed = await orders.place(buyer, market.request(), "key-1", cfg, now=now())
+    order = placed.order
+    assert placed.created
+    assert order.state is orders.OrderState.AWAITING_PAYMENT
+    # 10 calls × 500 fen, 5% fee.
+    assert (order.gross_minor, order.fee_minor, order.operator_revenue_minor) == (5000, 250, 4750)
+    assert order.payment_provider == "bank_transfer"
+    assert order.payment_reference is not None
+    assert order.payment_reference.startswith("PDX-")
+    status = await caps_service.ceiling_status(str(market.operator.organisation.id),
+                                               market.period)
+    assert status.committed == Money(4750, "CNY")
+
+    replay = await orders.place(buyer, market.request(), "key-1", cfg, now=now())
+    assert (replay.order.id, replay.created) == (order.id, False)
+    with pytest.raises(ConflictError) as conflict:
+        await orders.place(buyer, market.request(quantity=11), "key-1", cfg, now=now())
+    assert conflict.value.field == "Idempotency-Key"
+    # Another buyer's identical key is its own.
+    other = await orders.place(principal(market.other_buyer), market.request(), "key-1", cfg,
+                               now=now())
+    assert other.created
+    assert other.order.id != order.id
+    history = await orders.history(order.id)
+    assert [(step[0], step[1]) for step in history] == [(None, "awaiting_payment")]
+
+
+@pytest.mark.parametrize(("overrides", "field", "error"), [
+    ({"quantity": 0}, "quantity", InvalidInputError),
+    ({"terms_accepted": False}, "terms_accepted", InvalidInputError),
+    ({"term_start": "past"}, "term.start", InvalidInputError),
+    ({"purpose": "gambling"}, "purpose", InvalidInputError),
+    ({"unit": "per_volume"}, "unit", InvalidInputError),
+    ({"product_id": "unknown"}, "product_id", NotFoundError),
+    ({"purpose": "public_welfare"}, "purpose", MarketError),
+    ({"payment_method": "card"}, "payment_method", InvalidInputError),
+])
+async def test_bad_orders_name_the_field_and_write_nothing(
+        db: str, overrides: dict[str, object], field: str, error: type[MarketError]) -> None:
+    market = await build_market()
+    if overrides.get("term_start") == "past":
+        overrides["term_start"] = today() - timedelta(days=1)
+    if overrides.get("product_id") == "unknown":
+        overrides["product_id"] = market.buyer.organisation.id
+    before = await _counts()
+    with pytest.raises(error) as raised:
+        await orders.place(principal(market.buyer), market.request(**overrides), "k", config(),
+                           now=now())
+    assert raised.value.field == field
+    assert await _counts() == before
+
+
+async def test_an_order_over_the_cap_in_force_is_refused(db: str) -> None:
+    market = await build_market(price_minor=500, cap_minor=400)
+    before = await _counts()
+    with pytest.raises(ConflictError) as raised:
+        await orders.place(principal(market.buyer), market.request(), "k", config(), now=now())
+    assert raised.value.field == "product_id"
+    assert "exceeds the approved cap" in raised.value.detail
+    assert await _counts() == before
+
+
+async def test_an_order_beyond_the_ceiling_is_refused(db: str) -> None:
+    market = await build_market(ceiling_minor=4000)
+    with pytest.raises(ConflictError) as raised:
+        await orders.place(principal(market.buyer), market.request(), "k", config(), now=now())
+    assert raised.value.field == "quantity"
+    assert await OrderRow.count().run() == 0
+
+
+async def test_bank_transfer_to_completion_and_refund(db: str) -> None:
+    market = await build_market()
+    cfg = config()
+    buyer = principal(market.buyer)
+    order = (await orders.place(buyer, market.request(), "k", cfg, now=now())).order
+    bank = cfg.providers[orders.PaymentMethod.BANK_TRANSFER]
+    assert isinstance(bank, BankTransferProvider)
+    assert order.payment_reference is not None
+    partial = await bank.confirm_receipt(order.payment_reference, bank_transaction_ref="B1",
+                                         amount=Money(2000, "CNY"), received_on=today(),
+                                         confirmed_by="staff")
+    assert not partial.invoice.is_paid
+    with pytest.raises(ConflictError):  # money received: no cancelling under the buyer
+        await orders.cancel(buyer, order.id, now=now())
+    rest = await bank.confirm_receipt(order.payment_reference, bank_transaction_ref="B2",
+                                      amount=Money(3000, "CNY"), received_on=today(),
+                                      confirmed_by="staff")
+    assert rest.became_paid
+    delivered = await orders.payment_confirmed(str(order.id), cfg, actor="staff", now=now())
+    assert delivered is not None
+    assert delivered.state is orders.OrderState.DELIVERED
+    grant = await delivery.grant_for_order(order.id)
+    assert grant is not None
+    assert grant.kind is delivery.GrantKind.API_KEY
+    assert grant.call_quota == 10
+
+    issued = await delivery.issue_secret(order.id, buyer_org_id=market.buyer.organisation.id,
+                                         now=now())
+    used = await delivery.use(issued.secret, operator_org_id=market.operator.organisation.id,
+                              buyer_org_id=None, calls=10, now=now())
+    assert used.calls_used == 10
+    with pytest.raises(ConflictError):
+        await delivery.use(issued.secret, operator_org_id=market.operator.organisation.id,
+                           buyer_org_id=None, calls=1, now=now())
+    with pytest.raises(NotFoundError):  # another operator cannot probe the secret
+        await delivery.use(issued.secret, operator_org_id=market.buyer.organisation.id,
+                           buyer_org_id=None, calls=1, now=now())
+
+    completed = await orders.accept(buyer, order.id, now=now())
+    assert completed.state is orders.OrderState.COMPLETED
+    operator_payable = Account.operator_payable(str(market.operator.organisation.id))
+    assert await journal_store.balance(EXCHANGE_FEES, "CNY") == -250
+    assert await journal_store.balance(operator_payable, "CNY") == -4750
+    assert await journal_store.balance(Account.buyer(str(market.buyer.organisation.id)),
+                                       "CNY") == 0
+
+    refunded = await orders.refund_order(principal(market.staff), order.id, cfg,
+                                         reason="数据质量不符", now=now())
+    assert refunded.state is orders.OrderState.REFUNDED
+    assert await journal_store.balance(operator_payable, "CNY") == 0
+    assert await journal_store.balance(EXCHANGE_REFUNDS, "CNY") == 250
+    assert await journal_store.unbalanced_currencies() == {}
+    status = await caps_service.ceiling_status(str(market.operator.organisation.id),
+                                               market.period)
+    assert status.committed == Money(0, "CNY")
+    revoked = await delivery.grant_for_order(order.id)
+    assert revoked is not None
+    assert revoked.revoked_at is not None
+    again = await orders.refund_order(principal(market.staff), order.id, cfg, reason="again",
+                                      now=now())
+    assert again.state is orders.OrderState.REFUNDED
+    states = [step[1] for step in await orders.history(order.id)]
+    assert states == ["awaiting_payment", "paid", "delivered", "accepted", "completed",
+                      "refunded"]
+    leaves = await LedgerLeaf.count().where(LedgerLeaf.subject == f"order:{order.id}").run()
+    assert leaves == len(states)
+
+
+async def test_cancel_and_expiry_release_the_revenue(db: str) -> None:
+    market = await build_market()
+    cfg = config()
+    buyer = principal(market.buyer)
+    operator_id = str(market.operator.organisation.id)
+    first = (await orders.place(buyer, market.request(), "a", cfg, now=now())).order
+    second = (await orders.place(buyer, market.request(), "b", cfg, now=now())).order
+    with pytest.raises(NotFoundError):  # another buyer's order does not exist for it
+        await orders.cancel(principal(market.other_buyer), first.id, now=now())
+    cancelled = await orders.cancel(buyer, first.id, now=now())
+    assert cancelled.state is orders.OrderState.CANCELLED
+    assert (await caps_service.ceiling_status(operator_id, market.period)).committed \
+        == Money(4750, "CNY")
+    assert await orders.expire_unpaid(cfg, now=now()) == []  # not due yet
+    expired = await orders.expire_unpaid(cfg, now=now() + cfg.unpaid_ttl + timedelta(seconds=1))
+    assert expired == [second.id]
+    assert (await caps_service.ceiling_status(operator_id, market.period)).committed \
+        == Money(0, "CNY")
+
+
+async def test_tenant_isolation(db: str) -> None:
+    market = await build_market()
+    order = (await orders.place(principal(market.buyer), market.request(), "k", config(),
+                                now=now())).order
+    assert (await orders.get(principal(market.operator), order.id)).id == order.id
+    assert (await orders.get(principal(market.staff), order.id)).id == order.id
+    with pytest.raises(NotFoundError):
+        await orders.get(principal(market.other_buyer), order.id)
+    assert await orders.list_for(principal(market.other_buyer)) == []
+    assert [o.id for o in await orders.list_for(principal(market.buyer))] == [order.id]
