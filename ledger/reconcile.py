@@ -85,18 +85,29 @@ class ReconcileReport:
 
 @dataclass(frozen=True)
 class ExpectedRecord:
-    """What a domain record's newest leaf must say: its subject, kind and payload."""
+    """What the database says a leaf of the log records: its subject, kind and payload.
+
+    Which leaf: the one at `leaf_index` when the database stores it (e.g. an event row); else,
+    with `match_field`, the newest leaf of the subject whose payload has the same value in that
+    field (one subject, several versions); else the subject's newest leaf, whose earlier leaves
+    are then its history. With `exact`, the payload must equal the leaf's; without, only the
+    fields given are compared (the leaf may carry facts the database does not keep).
+    """
 
     subject: str
     kind: str
     payload: Mapping[str, JSONValue]
+    leaf_index: int | None = None
+    match_field: str | None = None
+    exact: bool = True
+    actor: str | None = None
 
 
 class RecordSource(Protocol):
     """A domain package's records, as the ledger should have logged them.
 
-    `kinds` are the leaf kinds the source owns: a leaf of such a kind whose subject the source
-    no longer yields is a record missing from the database.
+    `kinds` are the leaf kinds the source owns: a leaf of such a kind that no expected record
+    claims is a record missing from the database.
     """
 
     name: str
@@ -431,28 +442,164 @@ def _plain(value: Any) -> Any:
     return value
 
 
+# Expected records are compared in batches: one query fetches the leaves a batch names, so
+# neither the whole log nor one query per record is needed.
+RECORD_BATCH = 2_000
+
+
+@dataclass
+class _LoggedLeaf:
+    index: int
+    subject: str
+    kind: str
+    entry: bytes
+    _document: dict[str, Any] | None = None
+
+    @property
+    def document(self) -> dict[str, Any]:
+        if self._document is None:
+            parsed = json.loads(self.entry)
+            self._document = parsed if isinstance(parsed, dict) else {}
+        return self._document
+
+
+class _RecordCheck:
+    def __init__(self, connection: Any, source: RecordSource, findings: _Findings) -> None:
+        self.connection = connection
+        self.source = source
+        self.findings = findings
+        self.kinds = sorted(source.kinds)
+        self.claimed: set[int] = set()
+
+    async def run(self) -> None:
+        batch: list[ExpectedRecord] = []
+        async for expected in self.source.expected_records():
+            batch.append(expected)
+            if len(batch) >= RECORD_BATCH:
+                await self._compare_batch(batch)
+                batch = []
+        if batch:
+            await self._compare_batch(batch)
+        await self._report_unclaimed()
+
+    async def _compare_batch(self, batch: Sequence[ExpectedRecord]) -> None:
+        indexes = sorted({item.leaf_index for item in batch if item.leaf_index is not None})
+        subjects = sorted({item.subject for item in batch if item.leaf_index is None})
+        # A source may check leaves it does not own (e.g. a registry checks its registrations'
+        # leaves): it looks among the kinds it expects, but claims only the kinds it owns.
+        lookup_kinds = self.source.kinds | {item.kind for item in batch}
+        # A leaf the database names by index is fetched whatever its kind, so a leaf whose kind
+        # was rewritten shows as changed rather than as missing.
+        rows = await self.connection.fetch(
+            "SELECT leaf_index, subject, kind, entry FROM ledger_leaves "
+            "WHERE leaf_index = ANY($1::bigint[]) "
+            "OR (kind = ANY($2::varchar[]) AND subject = ANY($3::varchar[])) ORDER BY leaf_index",
+            indexes, sorted(lookup_kinds), subjects)
+        by_index: dict[int, _LoggedLeaf] = {}
+        by_subject: dict[str, list[_LoggedLeaf]] = {}
+        for row in rows:
+            leaf = _LoggedLeaf(int(row["leaf_index"]), row["subject"], row["kind"],
+                               bytes(row["entry"]))
+            by_index[leaf.index] = leaf
+            if leaf.kind in lookup_kinds:
+                by_subject.setdefault(leaf.subject, []).append(leaf)
+        for expected in batch:
+            self._compare_one(expected, by_index, by_subject.get(expected.subject, []))
+
+    def _compare_one(self, expected: ExpectedRecord, by_index: Mapping[int, _LoggedLeaf],
+                     of_subject: Sequence[_LoggedLeaf]) -> None:
+        where = f"{self.source.name} {expected.subject}"
+        if expected.leaf_index is not None:
+            leaf = by_index.get(expected.leaf_index)
+            if leaf is None:
+                self.findings.add(DiscrepancyKind.RECORD_NOT_LOGGED, where,
+                                  f"the database names leaf {expected.leaf_index}; "
+                                  "the log has no such leaf")
+                return
+            self._claim(leaf)
+            if leaf.subject != expected.subject:
+                self.findings.add(DiscrepancyKind.RECORD_CHANGED, where,
+                                  f"the database names leaf {leaf.index}, which records "
+                                  f"{leaf.subject}")
+                return
+        elif expected.match_field is not None:
+            wanted = _canonical(_plain(expected.payload.get(expected.match_field)))
+            matching = [leaf for leaf in of_subject
+                        if expected.match_field in _payload_of(leaf) and
+                        _canonical(_payload_of(leaf)[expected.match_field]) == wanted]
+            if not matching:
+                self.findings.add(DiscrepancyKind.RECORD_NOT_LOGGED, where,
+                                  f"no leaf records {expected.match_field} "
+                                  f"{expected.payload.get(expected.match_field)}")
+                return
+            leaf = matching[-1]
+            self._claim(leaf)
+        else:
+            if not of_subject:
+                self.findings.add(DiscrepancyKind.RECORD_NOT_LOGGED, where, "no leaf records it")
+                return
+            leaf = of_subject[-1]
+            for item in of_subject:
+                self._claim(item)
+        differing = _differences(expected, leaf)
+        if differing:
+            self.findings.add(DiscrepancyKind.RECORD_CHANGED, where,
+                              f"the database record differs from leaf {leaf.index} "
+                              f"in {', '.join(differing)}")
+
+    def _claim(self, leaf: _LoggedLeaf) -> None:
+        if leaf.kind in self.source.kinds:
+            self.claimed.add(leaf.index)
+
+    async def _report_unclaimed(self) -> None:
+        if not self.kinds:
+            return
+        unclaimed: dict[str, list[int]] = {}
+        after = -1
+        while True:
+            rows = await self.connection.fetch(
+                "SELECT leaf_index, subject FROM ledger_leaves WHERE kind = ANY($1::varchar[]) "
+                "AND leaf_index > $2 ORDER BY leaf_index LIMIT $3", self.kinds, after,
+                DEFAULT_CHUNK_LEAVES)
+            if not rows:
+                break
+            for row in rows:
+                index = int(row["leaf_index"])
+                if index not in self.claimed:
+                    unclaimed.setdefault(row["subject"], []).append(index)
+            after = int(rows[-1]["leaf_index"])
+        for subject, indexes in unclaimed.items():
+            shown = ", ".join(str(index) for index in indexes[:5])
+            more = f" and {len(indexes) - 5} more" if len(indexes) > 5 else ""
+            self.findings.add(DiscrepancyKind.RECORD_MISSING, f"{self.source.name} {subject}",
+                              f"leaf {shown}{more} records it; the database has no such record")
+
+
+def _payload_of(leaf: _LoggedLeaf) -> Mapping[str, Any]:
+    payload = leaf.document.get("payload")
+    return payload if isinstance(payload, Mapping) else {}
+
+
+def _differences(expected: ExpectedRecord, leaf: _LoggedLeaf) -> list[str]:
+    """The names of what differs (never the values: they may be personal data)."""
+    document = leaf.document
+    differing: list[str] = []
+    if document.get("kind") != expected.kind:
+        differing.append("kind")
+    if expected.actor is not None and document.get("actor") != expected.actor:
+        differing.append("actor")
+    logged = _payload_of(leaf)
+    wanted = _plain(expected.payload)
+    names = sorted(set(wanted) | set(logged)) if expected.exact else sorted(wanted)
+    differing.extend(
+        f"payload.{name}" for name in names
+        if name not in logged or name not in wanted
+        or _canonical(logged[name]) != _canonical(wanted[name]))
+    return differing
+
+
 async def _check_records(connection: Any, source: RecordSource, findings: _Findings) -> None:
-    rows = await connection.fetch(
-        "SELECT DISTINCT ON (subject) subject, leaf_index, entry FROM ledger_leaves "
-        "WHERE kind = ANY($1::varchar[]) ORDER BY subject, leaf_index DESC", sorted(source.kinds))
-    logged = {row["subject"]: (int(row["leaf_index"]), bytes(row["entry"])) for row in rows}
-    seen: set[str] = set()
-    async for expected in source.expected_records():
-        seen.add(expected.subject)
-        where = f"{source.name} {expected.subject}"
-        found = logged.get(expected.subject)
-        if found is None:
-            findings.add(DiscrepancyKind.RECORD_NOT_LOGGED, where, "no leaf records it")
-            continue
-        index, entry = found
-        document = json.loads(entry)
-        if document.get("kind") != expected.kind or _canonical(document.get("payload")) != \
-                _canonical(_plain(expected.payload)):
-            findings.add(DiscrepancyKind.RECORD_CHANGED, where,
-                         f"the database record differs from its newest leaf {index}")
-    for subject in sorted(set(logged) - seen):
-        findings.add(DiscrepancyKind.RECORD_MISSING, f"{source.name} {subject}",
-                     f"leaf {logged[subject][0]} records it; the database has no such record")
+    await _RecordCheck(connection, source, findings).run()
 
 
 # ---------------------------------------------------------------------- stored results

@@ -118,18 +118,41 @@ async def read_entry_bundle(bundle: TileRef) -> bytes:
     return encode_entry_bundle([bytes(row["entry"]) for row in rows])
 
 
+@asynccontextmanager
+async def _read_connection() -> AsyncIterator[Any]:
+    """A pooled connection without a transaction around it, for reads that need no snapshot.
+
+    Serving an entry needs none: the checkpoint is read first, leaves never change, and tiles
+    only grow, so tiles read a moment later still hold exactly the hashes the checkpoint
+    covers. Skipping BEGIN/COMMIT saves two of the request's five round trips.
+    """
+    pool = getattr(LedgerLeaf._meta.db, "pool", None)
+    if pool is None:  # no pool (a script or a test): a transaction's connection
+        async with _connection() as connection:
+            yield connection
+        return
+    async with pool.acquire() as connection:
+        yield connection
+
+
 async def entry_with_proof(leaf_index: int) -> EntryWithProof:
     """Leaf `leaf_index` and its RFC 9162 inclusion proof in the newest checkpoint's tree."""
     if leaf_index < 0:
         raise LedgerQueryError("a leaf index is not negative", field="index")
-    async with _connection() as connection:
-        checkpoint = await _latest(connection)
-        if checkpoint is None or leaf_index >= checkpoint.tree_size:
-            raise LedgerLookupError(f"leaf {leaf_index} is not in a signed checkpoint yet")
+    async with _read_connection() as connection:
+        # The newest checkpoint and the leaf in one round trip.
         row = await connection.fetchrow(
-            "SELECT entry, leaf_hash FROM ledger_leaves WHERE leaf_index = $1", leaf_index)
-        if row is None:
+            "SELECT c.tree_size, c.root_hash, c.note, c.signed_at, l.entry, l.leaf_hash "
+            "FROM (SELECT tree_size, root_hash, note, signed_at FROM ledger_checkpoints "
+            "ORDER BY tree_size DESC LIMIT 1) AS c "
+            "LEFT JOIN ledger_leaves l ON l.leaf_index = $1 AND l.leaf_index < c.tree_size",
+            leaf_index)
+        if row is None or leaf_index >= int(row["tree_size"]):
+            raise LedgerLookupError(f"leaf {leaf_index} is not in a signed checkpoint yet")
+        if row["entry"] is None:
             raise LedgerLookupError(f"leaf {leaf_index} is missing from the log")
+        checkpoint = StoredCheckpoint(int(row["tree_size"]), bytes(row["root_hash"]), row["note"],
+                                      row["signed_at"])
         nodes = inclusion_node_ids(leaf_index, checkpoint.tree_size)
         hashes = await read_nodes(connection, nodes.node_ids)
     return EntryWithProof(leaf_index, bytes(row["entry"]), bytes(row["leaf_hash"]), checkpoint,

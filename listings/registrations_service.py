@@ -20,6 +20,7 @@ from listings.codes import UnifiedCode
 from listings.context import SYSTEM, Actor
 from listings.domains import SubjectKind
 from listings.errors import DomainRuleError, DomainValueError, ListingsError, NotFoundError
+from listings.ledger_records import registration_data_digest
 from listings.registration import (
     Registration,
     RegistrationData,
@@ -143,6 +144,9 @@ async def apply(  # noqa: PLR0912 -- one branch per registration kind, kept side
         payload: dict[str, JSONValue] = {"applicant_id": str(actor.organisation_id)}
         if product_id is not None:
             payload["product_id"] = str(product_id)
+        # The data never changes after the application; its digest lets reconciliation see
+        # any later edit of the stored row (listings.ledger_records).
+        payload["data_sha256"] = registration_data_digest(registration.data)
         await _record_step(actor, registration_id, registration, "applied", payload=payload)
         stored = await repository.get_registration(registration_id)
     if stored is None:

@@ -8,8 +8,16 @@ from datetime import timedelta
 from ledger.chain import ChainGateway, Web3ChainGateway
 from ledger.keys import load_signer
 from ledger.note import NoteSigner
-from ledger.reconcile import ReconcileOptions
+from ledger.reconcile import ReconcileOptions, RecordSource
+from listings.ledger_records import AuthorizationRecords, RegistrationRecords, RegistryRecords
 from market.settings import Settings
+from settlement.ledger_records import FeeCapRecords, JournalRecords, RevenueCeilingRecords
+
+
+def record_sources() -> list[RecordSource]:
+    """Every domain record the exchange logs, for reconciliation against its leaves."""
+    return [AuthorizationRecords(), RegistrationRecords(), RegistryRecords(), JournalRecords(),
+            FeeCapRecords(), RevenueCeilingRecords()]
 
 
 def ledger_signer(settings: Settings) -> NoteSigner:
@@ -37,4 +45,5 @@ def reconcile_options(settings: Settings) -> ReconcileOptions:
     return ReconcileOptions(
         verifier=ledger_signer(settings).verifier,
         gateway_factory=gateway if settings.anchoring_configured else None,
-        unanchored_after=timedelta(minutes=settings.ledger_unanchored_alert_minutes))
+        unanchored_after=timedelta(minutes=settings.ledger_unanchored_alert_minutes),
+        record_sources=record_sources())
