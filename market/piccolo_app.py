@@ -6,12 +6,14 @@ from piccolo.conf.apps import AppConfig
 
 from market.accounts.tables import ApiToken, Organisation, User
 from market.trading.order_tables import ORDER_TABLES
+from market.trading.orders import ConnectedAccountRow
 from market.trading.tables import TRADING_TABLES
 
 APP_CONFIG = AppConfig(
     app_name="market",
     migrations_folder_path=str(Path(__file__).parent / "piccolo_migrations"),
-    table_classes=[Organisation, User, ApiToken, *TRADING_TABLES, *ORDER_TABLES],
+    table_classes=[Organisation, User, ApiToken, *TRADING_TABLES, *ORDER_TABLES,
+                   ConnectedAccountRow],
     migration_dependencies=[],
     commands=[],
 )

@@ -4,12 +4,12 @@ Another organisation's demand answers 404."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated
 from uuid import UUID
 
 import msgspec
-from litestar import Controller, get, post
+from litestar import Controller, Response, get, post
 from litestar.di import Provide
 from litestar.params import FromPath, FromQuery, JSONBody
 
@@ -18,9 +18,11 @@ from listings.product import Price
 from market.accounts.model import Role
 from market.api.access import AUTHENTICATED, Caller, provide_principal, roles
 from market.api.listings_common import Labelled, labelled, vocabulary
+from market.api.orders import Config, IdempotencyKey, OrderOut, TermIn, order_out
 from market.errors import InvalidInputError
+from market.jobs import _settings as bound_settings
 from market.trading import demands as service
-from market.trading import matching_service
+from market.trading import matching_service, orders
 from market.trading.matching import Explanation, Match
 from market.trading.store import (
     CloseReason,
@@ -32,6 +34,14 @@ from market.trading.store import (
 )
 
 PRINCIPAL = {"principal": Provide(provide_principal, sync_to_thread=False)}
+
+
+def provide_order_config() -> orders.OrderConfig:
+    """The orders configuration of the app's settings, for ordering an offer; the orders router
+    provides the same for POST /orders. create_app binds its settings for the process
+    (market.jobs.bind_settings) but wires this controller without them, so they are read from
+    that binding rather than from a router of its own (a change to the composition root)."""
+    return orders.config_from_settings(bound_settings())
 TopK = Annotated[int, msgspec.Meta(ge=1, le=50)]
 
 
@@ -65,6 +75,15 @@ class OfferIn(msgspec.Struct, forbid_unknown_fields=True):
     unit: str
     price_minor: int
     message: str = ""
+
+
+class OfferOrderIn(msgspec.Struct, forbid_unknown_fields=True):
+    """Ordering an offer: product, purpose, unit and unit price are the offer's."""
+
+    quantity: int
+    term: TermIn
+    terms_accepted: bool
+    payment_method: str = orders.PaymentMethod.BANK_TRANSFER.value
 
 
 class UnitBudgetOut(msgspec.Struct):
@@ -169,6 +188,11 @@ class OfferOut(msgspec.Struct):
     order_id: UUID | None
     created_at: datetime
     decided_at: datetime | None
+
+
+class OfferOrderOut(msgspec.Struct):
+    offer: OfferOut
+    order: OrderOut
 
 
 def demand_out(record: DemandRecord) -> DemandOut:
@@ -361,6 +385,31 @@ class DemandController(Controller):
                                  price_minor=data.price_minor, message=data.message)
         today = matching_service.current().today()
         return offer_out(await service.make_offer(principal, demand_id, offer, today=today))
+
+    @post("/{demand_id:uuid}/offers/{offer_id:uuid}/order", opt=roles(Role.BUYER),
+          status_code=201, dependencies={"order_config": Provide(provide_order_config,
+                                                                 sync_to_thread=False)},
+          summary="Order an offer (buyer) at the offer's price; the Idempotency-Key header is "
+                  "required. The offer records the order, a pending offer is accepted and "
+                  "the demand matched, in one transaction")
+    async def order_offer(self, principal: Caller, demand_id: FromPath[UUID],
+                          offer_id: FromPath[UUID], *, order_config: Config,
+                          data: JSONBody[OfferOrderIn],
+                          idempotency_key: IdempotencyKey = None) -> Response[OfferOrderOut]:
+        if idempotency_key is None:
+            raise InvalidInputError("the Idempotency-Key header is required",
+                                    field="Idempotency-Key")
+        terms = service.OfferOrderTerms(
+            quantity=data.quantity, term_start=data.term.start, term_end=data.term.end,
+            terms_accepted=data.terms_accepted, payment_method=data.payment_method)
+        ordered = await service.order_offer(
+            principal, demand_id, offer_id, terms, idempotency_key=idempotency_key,
+            config=order_config, now=datetime.now(UTC))
+        # A replay answers exactly as the first request did.
+        return Response(OfferOrderOut(
+            offer=offer_out(ordered.offer),
+            order=await order_out(ordered.placed.order, ordered.placed.client_secret)),
+            status_code=201)
 
 
 class OfferController(Controller):

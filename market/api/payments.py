@@ -9,10 +9,10 @@ from typing import Annotated, Any
 from uuid import UUID
 
 import msgspec
-from litestar import Controller, Request, Router, post
+from litestar import Controller, Request, Router, post, put
 from litestar.di import NamedDependency, Provide
 from litestar.exceptions import HTTPException
-from litestar.params import JSONBody
+from litestar.params import FromPath, JSONBody
 
 from market.accounts.model import Role
 from market.api.access import AUTHENTICATED, Caller, provide_principal, public, roles
@@ -137,6 +137,19 @@ class AccessUseIn(msgspec.Struct, forbid_unknown_fields=True):
     buyer_org_id: UUID | None = None
 
 
+class ConnectedAccountIn(msgspec.Struct, forbid_unknown_fields=True):
+    # Checked against Stripe's id form by the use case, so a bad id is a 422 naming the field.
+    account_id: Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
+
+
+class ConnectedAccountOut(msgspec.Struct):
+    organisation_id: UUID
+    provider: str
+    account_id: str
+    leaf_index: int
+    recorded_at: datetime
+
+
 class WebhookOut(msgspec.Struct):
     received: bool
     outcome: str
@@ -259,6 +272,19 @@ class PaymentController(Controller):
         return EligibilityOut(id=stored.id, buyer_org_id=grant.buyer_org_id,
                               purposes=sorted(p.value for p in grant.purposes),
                               valid_from=grant.valid_from, valid_to=grant.valid_to)
+
+    @put("/operators/{organisation_id:uuid}/connected-account", opt=roles(Role.STAFF),
+         status_code=200,
+         summary="Record an operator's Stripe connected account for destination charges (staff)")
+    async def record_connected_account(self, principal: Caller,
+                                       organisation_id: FromPath[UUID],
+                                       data: JSONBody[ConnectedAccountIn]) -> ConnectedAccountOut:
+        account = await orders.record_connected_account(principal, organisation_id,
+                                                        data.account_id, now=_now())
+        return ConnectedAccountOut(organisation_id=account.organisation_id,
+                                   provider=account.provider, account_id=account.account_id,
+                                   leaf_index=account.leaf_index,
+                                   recorded_at=account.recorded_at)
 
     @post("/access/use", opt=roles(Role.OPERATOR), status_code=200,
           summary="Check an access credential presented to the operator and count its calls")

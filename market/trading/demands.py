@@ -13,18 +13,22 @@ demand is also shown to peer exchanges (一地提出,全国响应); an exchange-
 
 Every state change of a demand and of an offer is appended to the ledger in the transaction that
 makes it, as its last step; each use case also leaves a notification for the other side.
-Accepting an offer records the acceptance and leaves ``order_id`` empty: the orders use case
-turns an accepted offer into an order.
+Accepting an offer records the acceptance and leaves ``order_id`` empty. The buyer turns an offer
+(pending, or accepted before) into an order with ``order_offer``: the order is placed through the
+orders use case at the offer's price, and in the same transaction the offer records the order's
+id (a pending offer is accepted and its demand matched, as ``accept_offer`` does).
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from uuid import UUID, uuid4
 
+import rfc8785
 from piccolo.engine.postgres import PostgresTransaction
 
 from ledger.entries import JSONValue
@@ -33,7 +37,7 @@ from listings.domains import ChargingUnit, DataDomain, DeliveryForm, Grade, Purp
 from listings.product import Price
 from market.accounts.model import Principal, Role
 from market.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
-from market.trading import notifications, store
+from market.trading import notifications, orders, store
 from market.trading.matching import (
     ALL_FILTERS,
     Demand,
@@ -43,6 +47,7 @@ from market.trading.matching import (
     exclusions,
 )
 from market.trading.matching_service import MatchingService
+from market.trading.order_tables import connection
 from market.trading.store import (
     CloseReason,
     DemandRecord,
@@ -52,7 +57,7 @@ from market.trading.store import (
     QuestionRecord,
     Visibility,
 )
-from market.trading.tables import DemandRow
+from market.trading.tables import DemandRow, OfferRow
 
 TITLE_MAX_LENGTH = 100
 DESCRIPTION_MAX_LENGTH = 2000
@@ -614,15 +619,27 @@ async def operator_offers(caller: Principal) -> list[OfferRecord]:
     return await store.list_offers(operator_org_id=caller.organisation_id)
 
 
+async def _buyers_offer(
+    caller: Principal, offer_id: UUID, demand_id: UUID | None = None
+) -> tuple[OfferRecord, DemandRecord]:
+    """The caller's offer and its demand, both locked: the demand first, then the offer, in
+    every use case, so two decisions on offers of one demand queue instead of deadlocking."""
+    unlocked = await store.get_offer(offer_id)
+    if unlocked is None or demand_id not in (None, unlocked.demand_id):
+        raise NotFoundError("no such offer", field="offer_id")
+    record = await store.get_demand(unlocked.demand_id, lock=True)
+    if record is None or record.buyer_org_id != caller.organisation_id:
+        raise NotFoundError("no such offer", field="offer_id")
+    offer = await store.get_offer(offer_id, lock=True)
+    if offer is None:  # pragma: no cover - offers are never deleted
+        raise NotFoundError("no such offer", field="offer_id")
+    return offer, record
+
+
 async def _buyers_pending_offer(
     caller: Principal, offer_id: UUID
 ) -> tuple[OfferRecord, DemandRecord]:
-    offer = await store.get_offer(offer_id, lock=True)
-    if offer is None:
-        raise NotFoundError("no such offer", field="offer_id")
-    record = await store.get_demand(offer.demand_id, lock=True)
-    if record is None or record.buyer_org_id != caller.organisation_id:
-        raise NotFoundError("no such offer", field="offer_id")
+    offer, record = await _buyers_offer(caller, offer_id)
     if offer.state is not OfferState.PENDING:
         raise ConflictError(f"the offer is already {offer.state.value}", field="offer_id")
     return offer, record
@@ -680,3 +697,101 @@ async def decline_offer(caller: Principal, offer_id: UUID) -> OfferRecord:
             payload=_offer_payload(declined),
         )
     return declined
+
+
+# --- offer → order ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OfferOrderTerms:
+    """What the buyer adds to an offer to order it; product, purpose, unit and price come from
+    the offer."""
+
+    quantity: int
+    term_start: date
+    term_end: date
+    terms_accepted: bool
+    payment_method: str = orders.PaymentMethod.BANK_TRANSFER.value
+
+
+@dataclass(frozen=True)
+class OrderedOffer:
+    offer: OfferRecord
+    placed: orders.PlacedOrder
+
+
+def _offer_order_request(offer: OfferRecord, terms: OfferOrderTerms) -> orders.OrderRequest:
+    return orders.OrderRequest(
+        product_id=offer.product_id, purpose=offer.price.purpose.value,
+        unit=offer.price.unit.value, quantity=terms.quantity, term_start=terms.term_start,
+        term_end=terms.term_end, terms_accepted=terms.terms_accepted,
+        payment_method=terms.payment_method, unit_price_minor=offer.price.price_minor)
+
+
+def _offer_order_fingerprint(offer_id: UUID, request: orders.OrderRequest) -> str:
+    # The offer is part of what was asked: one key cannot order two offers, nor be replayed as
+    # a plain POST /orders (whose fingerprint has no offer in it).
+    return hashlib.sha256(rfc8785.dumps(
+        {"offer_id": str(offer_id), "order": request.fingerprint()})).hexdigest()
+
+
+def _orderable(offer: OfferRecord, record: DemandRecord) -> None:
+    """A pending offer on an open demand, or an accepted one not yet ordered on a matched
+    demand; anything else is a conflict naming the offer (or the demand)."""
+    if offer.order_id is not None:
+        raise ConflictError(f"offer {offer.id} was already ordered as order {offer.order_id}",
+                            field="offer_id")
+    if offer.state is OfferState.DECLINED:
+        raise ConflictError(f"offer {offer.id} is declined", field="offer_id")
+    wanted = DemandState.OPEN if offer.state is OfferState.PENDING else DemandState.MATCHED
+    if record.state is not wanted:
+        raise ConflictError(f"the demand is {record.state.value}", field="demand_id")
+
+
+async def order_offer(
+    caller: Principal, demand_id: UUID, offer_id: UUID, terms: OfferOrderTerms, *,
+    idempotency_key: str, config: orders.OrderConfig, now: datetime,
+) -> OrderedOffer:
+    """The buyer orders an offer: one transaction places the order through the orders use case
+    at the offer's price (checked again against the cap in force and reserved under the
+    operator's ceiling, like any order), records its id on the offer, accepts a pending offer
+    and matches the demand; the ledger leaves come last. The payment starts after the commit,
+    as ``orders.place`` does. The same key and body answer the same order."""
+    key = orders.checked_idempotency_key(idempotency_key)
+    async with _transaction(), connection() as conn:
+        offer, record = await _buyers_offer(caller, offer_id, demand_id)
+        request = _offer_order_request(offer, terms)
+        fingerprint = _offer_order_fingerprint(offer_id, request)
+        existing = await orders.order_for_key(conn, caller, key, fingerprint)
+        created = existing is None
+        if existing is None:
+            _orderable(offer, record)
+            order = await orders.insert_order(caller, request, key, fingerprint, config, now=now)
+            stored = await _record_offer_order(caller, offer, record, order.id, now)
+        else:
+            order, stored = existing, offer
+    placed = await orders.after_placement(order, created=created, config=config, now=now)
+    return OrderedOffer(offer=stored, placed=placed)
+
+
+async def _record_offer_order(
+    caller: Principal, offer: OfferRecord, record: DemandRecord, order_id: UUID, now: datetime
+) -> OfferRecord:
+    ledger = _LedgerRecords(_actor(caller))
+    if offer.state is OfferState.PENDING:
+        await store.decide_offer(offer.id, OfferState.ACCEPTED, now)
+        await store.set_demand_state(record.id, DemandState.MATCHED, None, now)
+        await _decline_pending(ledger, record.id, "another offer was accepted", now)
+    await OfferRow.update({OfferRow.order_id: order_id}).where(OfferRow.id == offer.id).run()
+    ordered = await _reload_offer(offer.id)
+    await notifications.notify(
+        offer.operator_org_id, "offer.ordered", f"offer:{offer.id}",
+        {"offer_id": str(offer.id), "demand_id": str(record.id), "order_id": str(order_id)},
+        now=now)
+    if offer.state is OfferState.PENDING:
+        ledger.add("offer.accepted", f"offer:{offer.id}", _offer_payload(ordered))
+        _demand_record(ledger, "demand.matched", await _reload(record.id),
+                       {"offer_id": str(offer.id)})
+    ledger.add("offer.ordered", f"offer:{offer.id}", _offer_payload(ordered))
+    await ledger.append()
+    return ordered

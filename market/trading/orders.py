@@ -23,6 +23,7 @@ refused until a register exists.
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -33,6 +34,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import rfc8785
+from piccolo.columns import UUID, BigInt, Timestamptz, Varchar
+from piccolo.table import Table
 
 from ledger.log import append_record
 from listings import repository as listings_repository
@@ -40,7 +43,7 @@ from listings.authorization import AuthorizationState
 from listings.domains import ChargingUnit, DeliveryForm, Grade, Purpose
 from listings.errors import DomainValueError
 from listings.product import ProductState, buyer_may_receive
-from market.accounts.model import Principal, Role
+from market.accounts.model import OrganisationKind, Principal, Role
 from market.errors import (
     ConflictError,
     InvalidInputError,
@@ -150,6 +153,10 @@ class OrderRequest:
     term_end: date
     terms_accepted: bool
     payment_method: str = PaymentMethod.BANK_TRANSFER.value
+    # A negotiated unit price (an accepted demand offer, market.trading.demands) instead of the
+    # list price. It may only LOWER the list price, never raise it, and it is checked against
+    # the cap in force and reserved under the operator's ceiling exactly as a list price is.
+    unit_price_minor: int | None = None
 
     def fingerprint(self) -> str:
         """SHA-256 of the RFC 8785 form: equal exactly when two requests ask for the same."""
@@ -158,6 +165,9 @@ class OrderRequest:
             "quantity": str(self.quantity), "term_start": self.term_start.isoformat(),
             "term_end": self.term_end.isoformat(), "terms_accepted": self.terms_accepted,
             "payment_method": self.payment_method,
+            # Only when set, so fingerprints of list-price orders already stored stay equal.
+            **({} if self.unit_price_minor is None
+               else {"unit_price_minor": str(self.unit_price_minor)}),
         })).hexdigest()
 
 
@@ -202,6 +212,9 @@ class Order:
     expires_at: datetime
     created_at: datetime
     updated_at: datetime
+    # Card orders of an operator with a Stripe connected account: the account the charge
+    # transfers the operator's share to (a destination charge), pinned when the order is placed.
+    payment_destination: str | None = None
 
     @property
     def split(self) -> Split:
@@ -231,7 +244,8 @@ def _order(row: Any) -> Order:
         operator_revenue_minor=row["operator_revenue_minor"],
         revenue_period=row["revenue_period"], state=OrderState(row["state"]),
         payment_provider=row["payment_provider"], payment_reference=row["payment_reference"],
-        expires_at=row["expires_at"], created_at=row["created_at"], updated_at=row["updated_at"])
+        expires_at=row["expires_at"], created_at=row["created_at"], updated_at=row["updated_at"],
+        payment_destination=row.get("payment_destination"))
 
 
 def _settlement_purpose(purpose: Purpose) -> settlement_caps.Purpose:
@@ -305,6 +319,13 @@ async def quote(buyer: Principal, request: OrderRequest, config: OrderConfig, *,
     if price.currency != config.currency:
         raise ConflictError(f"the product is priced in {price.currency}", field="product_id")
     unit_price = Money(price.price_minor, price.currency)
+    if request.unit_price_minor is not None:
+        negotiated = request.unit_price_minor
+        if isinstance(negotiated, bool) or not 0 <= negotiated <= price.price_minor:
+            raise InvalidInputError(
+                f"a negotiated price must be from 0 to the list price {price.price_minor}",
+                field="unit_price_minor")
+        unit_price = Money(negotiated, price.currency)
     async with settlement_rules():
         cap = await _check_price(buyer, record.id, purpose, unit=unit,
                                  unit_price=unit_price, today=today)
@@ -403,34 +424,62 @@ async def _existing(conn: Any, buyer_org_id: uuid.UUID, key: str) -> Any:
         buyer_org_id, key)
 
 
-async def place(buyer: Principal, request: OrderRequest, idempotency_key: str,
-                config: OrderConfig, *, now: datetime) -> PlacedOrder:
-    """Place the order in one transaction, then start its payment (after the commit)."""
-    key = idempotency_key.strip()
+def checked_idempotency_key(raw: str) -> str:
+    key = raw.strip()
     if not key or len(key) > 255:
         raise InvalidInputError("the Idempotency-Key header must be 1 to 255 characters",
                                 field="Idempotency-Key")
-    fingerprint = request.fingerprint()
-    async with connection() as conn:
-        # Two requests with one key queue here, so the second finds the first's order.
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-                           f"trading.order:{buyer.organisation_id}:{key}")
-        existing = await _existing(conn, buyer.organisation_id, key)
-        if existing is not None:
-            if existing["request_fingerprint"] != fingerprint:
-                raise ConflictError("this Idempotency-Key was already used for a different "
-                                    "order request", field="Idempotency-Key")
-            order, created = _order(existing), False
-        else:
-            order, created = await _insert(buyer, request, key, fingerprint, config, now=now), \
-                True
+    return key
+
+
+async def order_for_key(conn: Any, buyer: Principal, key: str, fingerprint: str) -> Order | None:
+    """Inside the placing transaction: take the key's lock, then return the order already placed
+    under this key (None when there is none). The same key with another request is a 409.
+
+    Every route that places orders goes through here, so requests with one key queue on one lock
+    and the second finds the first's order.
+    """
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+                       f"trading.order:{buyer.organisation_id}:{key}")
+    existing = await _existing(conn, buyer.organisation_id, key)
+    if existing is None:
+        return None
+    if existing["request_fingerprint"] != fingerprint:
+        raise ConflictError("this Idempotency-Key was already used for a different order "
+                            "request", field="Idempotency-Key")
+    return _order(existing)
+
+
+async def insert_order(buyer: Principal, request: OrderRequest, key: str, fingerprint: str,
+                       config: OrderConfig, *, now: datetime) -> Order:
+    """Inside the placing transaction, after `order_for_key` found none: price, check and
+    reserve, then write the order and its ledger leaf."""
+    return await _insert(buyer, request, key, fingerprint, config, now=now)
+
+
+async def after_placement(order: Order, *, created: bool, config: OrderConfig,
+                          now: datetime) -> PlacedOrder:
+    """After the placing transaction commits: start the payment of an unpaid order, or deliver
+    a free one (also on a replay after a crash before either happened)."""
     client_secret = None
     if order.state is OrderState.AWAITING_PAYMENT:
         order, client_secret = await start_payment(order, config)
     elif order.state is OrderState.PAID:
-        # A free order: delivered at once (also on a replay after a crash before delivery).
         order = await deliver(order.id, config, now=now)
     return PlacedOrder(order=order, created=created, client_secret=client_secret)
+
+
+async def place(buyer: Principal, request: OrderRequest, idempotency_key: str,
+                config: OrderConfig, *, now: datetime) -> PlacedOrder:
+    """Place the order in one transaction, then start its payment (after the commit)."""
+    key = checked_idempotency_key(idempotency_key)
+    fingerprint = request.fingerprint()
+    async with connection() as conn:
+        order = await order_for_key(conn, buyer, key, fingerprint)
+        created = order is None
+        if order is None:
+            order = await insert_order(buyer, request, key, fingerprint, config, now=now)
+    return await after_placement(order, created=created, config=config, now=now)
 
 
 async def _insert(buyer: Principal, request: OrderRequest, key: str, fingerprint: str,
@@ -447,15 +496,19 @@ async def _insert(buyer: Principal, request: OrderRequest, key: str, fingerprint
                 "has no room for this order", field="quantity")
     # A free order needs no payment: it is placed already paid (有条件无偿).
     state = OrderState.PAID if shares.gross.is_zero else OrderState.AWAITING_PAYMENT
+    destination = None
+    if offer.payment_method is PaymentMethod.CARD and not shares.gross.is_zero:
+        connected = await connected_account_of(offer.operator_org_id)
+        destination = None if connected is None else connected.account_id
     async with connection() as conn:
         row = await conn.fetchrow(
             "INSERT INTO trading_orders (id, buyer_org_id, placed_by, operator_org_id, "
             "product_id, purpose, unit, quantity, term_start, term_end, currency, "
             "unit_price_minor, cap_minor, gross_minor, fee_minor, operator_revenue_minor, "
             "revenue_period, state, payment_provider, idempotency_key, request_fingerprint, "
-            "expires_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
-            "$10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $23) "
-            "RETURNING *",
+            "expires_at, created_at, updated_at, payment_destination) VALUES ($1, $2, $3, $4, "
+            "$5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, "
+            "$22, $23, $23, $24) RETURNING *",
             uuid.uuid4(), buyer.organisation_id, buyer.user_id, offer.operator_org_id,
             offer.product_id, offer.purpose.value, offer.unit.value, offer.quantity,
             offer.term_start, offer.term_end, shares.gross.currency,
@@ -464,7 +517,7 @@ async def _insert(buyer: Principal, request: OrderRequest, key: str, fingerprint
             shares.operator_revenue.amount_minor,
             None if offer.revenue_period is None else offer.revenue_period.label, state.value,
             None if shares.gross.is_zero else config.providers[offer.payment_method].name,
-            key, fingerprint, now + config.unpaid_ttl, now)
+            key, fingerprint, now + config.unpaid_ttl, now, destination)
     order = _order(row)
     await _record_change(order, None, state, actor=_actor(buyer),
                          detail="placed; contract terms accepted", now=now)
@@ -479,11 +532,16 @@ async def start_payment(order: Order, config: OrderConfig) -> tuple[Order, str |
     if provider is None:
         raise ConflictError(f"payment provider {order.payment_provider} is not configured",
                             field="payment_method")
+    # A destination charge keeps exactly the exchange's service fee, which the fee policy
+    # capped when the order was priced (fees.split), and transfers the rest to the operator.
     request = PaymentRequest(
         order_id=str(order.id), buyer_org_id=str(order.buyer_org_id),
         amount=Money(order.gross_minor, order.currency),
         idempotency_key=attempts.payment_idempotency_key(str(order.id)),
-        description=order.reference)
+        description=order.reference,
+        connected_account=order.payment_destination,
+        application_fee=None if order.payment_destination is None
+        else Money(order.fee_minor, order.currency))
     async with settlement_rules():
         payment = await attempts.start_payment(provider, request)
     if order.payment_reference != payment.provider_payment_id:
@@ -755,6 +813,85 @@ async def revoke_grants_of_ended_authorizations(*, now: datetime) -> int:
         return 0
     return await delivery.revoke_for_products(
         ended, reason="the operator's authorization has ended", now=now)
+
+
+# Stripe account ids: "acct_" and an alphanumeric tail (the migration checks the same).
+CONNECTED_ACCOUNT_PATTERN = re.compile(r"acct_[A-Za-z0-9]{1,250}")
+CONNECTED_ACCOUNT_KIND = "trading.connected_account"
+
+
+class ConnectedAccountRow(Table, tablename="trading_connected_accounts"):
+    """DDL: market/piccolo_migrations/market_2026_11_22t14_00_00_000000.py."""
+
+    organisation_id = UUID(primary_key=True)
+    provider = Varchar(length=32)
+    account_id = Varchar(length=255)
+    recorded_by = Varchar(length=200)
+    leaf_index = BigInt()
+    recorded_at = Timestamptz()
+
+
+@dataclass(frozen=True)
+class ConnectedAccount:
+    organisation_id: uuid.UUID
+    provider: str
+    account_id: str
+    recorded_by: str
+    leaf_index: int
+    recorded_at: datetime
+
+
+def _connected(row: Any) -> ConnectedAccount:
+    return ConnectedAccount(
+        organisation_id=row["organisation_id"], provider=row["provider"],
+        account_id=row["account_id"], recorded_by=row["recorded_by"],
+        leaf_index=row["leaf_index"], recorded_at=row["recorded_at"])
+
+
+async def connected_account_of(organisation_id: uuid.UUID) -> ConnectedAccount | None:
+    async with connection() as conn:
+        row = await conn.fetchrow(
+            "SELECT * FROM trading_connected_accounts WHERE organisation_id = $1",
+            organisation_id)
+    return None if row is None else _connected(row)
+
+
+async def record_connected_account(staff: Principal, organisation_id: uuid.UUID,
+                                   account_id: str, *, now: datetime) -> ConnectedAccount:
+    """Staff record (or replace) an operator organisation's Stripe connected account; its card
+    orders placed from now on are destination charges to it. Ledgered: who pointed an
+    operator's money where is exactly what an audit asks."""
+    account_id = account_id.strip()
+    if CONNECTED_ACCOUNT_PATTERN.fullmatch(account_id) is None:
+        raise InvalidInputError("account_id must be a Stripe account id: acct_ followed by "
+                                "letters and digits", field="account_id")
+    async with connection() as conn:
+        organisation = await conn.fetchrow(
+            "SELECT kind FROM organisations WHERE id = $1 FOR SHARE", organisation_id)
+        if organisation is None or organisation["kind"] != OrganisationKind.OPERATOR.value:
+            raise NotFoundError("no such operator organisation", field="organisation_id")
+        actor = _actor(staff)
+        previous = await conn.fetchrow(
+            "SELECT account_id FROM trading_connected_accounts WHERE organisation_id = $1 "
+            "FOR UPDATE", organisation_id)
+        if previous is not None and previous["account_id"] == account_id:
+            existing = await connected_account_of(organisation_id)
+            assert existing is not None
+            return existing
+        leaf = await append_record(
+            CONNECTED_ACCOUNT_KIND, actor=actor, subject=f"operator:{organisation_id}",
+            payload={"organisation_id": str(organisation_id), "provider": "stripe",
+                     "account_id": account_id,
+                     "replaces": None if previous is None else previous["account_id"]},
+            recorded_at=now)
+        row = await conn.fetchrow(
+            "INSERT INTO trading_connected_accounts (organisation_id, provider, account_id, "
+            "recorded_by, leaf_index, recorded_at) VALUES ($1, 'stripe', $2, $3, $4, $5) "
+            "ON CONFLICT (organisation_id) DO UPDATE SET account_id = EXCLUDED.account_id, "
+            "recorded_by = EXCLUDED.recorded_by, leaf_index = EXCLUDED.leaf_index, "
+            "recorded_at = EXCLUDED.recorded_at RETURNING *",
+            organisation_id, account_id, actor, leaf.leaf_index, now)
+    return _connected(row)
 
 
 async def payment_confirmed(order_id: str, config: OrderConfig, *, actor: str,
