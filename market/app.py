@@ -17,6 +17,7 @@ from litestar.router import Router
 from market.api.access import BearerTokenMiddleware, enforce_access, public
 from market.api.accounts import OrganisationController, TokenController
 from market.api.demands import DemandController, OfferController
+from market.api.exchange import exchange_router
 from market.api.health import HealthController, readiness_checks
 from market.api.ledger import ledger_router
 from market.api.listings_router import listings_router
@@ -25,6 +26,7 @@ from market.api.payments import orders_router
 from market.api.problems import EXCEPTION_HANDLERS
 from market.api.problems_docs import ProblemTypeController
 from market.api.requests import ExchangeRequest
+from market.api.statements import reconciliation_controller, statement_controller
 from market.database import close_pool, current_engine, export_for_piccolo, open_pool
 from market.jobs import JOBS, bind_settings
 from market.ledger_wiring import chain_gateway
@@ -73,8 +75,10 @@ def create_app(settings: Settings) -> Litestar:
     return Litestar(
         route_handlers=[HealthController, ProblemTypeController, OrganisationController,
                         TokenController, listings_router(settings), ledger_router(settings),
+                        exchange_router(settings),
                         DemandController, OfferController, NotificationController,
-                        orders_router(settings)],
+                        orders_router(settings), statement_controller(settings),
+                        reconciliation_controller(settings)],
         guards=[enforce_access],
         middleware=[DefineMiddleware(BearerTokenMiddleware)],
         exception_handlers=EXCEPTION_HANDLERS,
