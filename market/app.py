@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 import redis.asyncio as aioredis
 from litestar import Litestar
+from litestar.di import Provide
 from litestar.logging import LoggingConfig
 from litestar.middleware.base import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
@@ -32,7 +33,7 @@ from market.jobs import JOBS, bind_settings
 from market.ledger_wiring import chain_gateway
 from market.settings import Settings
 from market.tasks import CeleryQueue, InProcessRunner, create_celery
-from market.trading import matching_service
+from market.trading import matching_service, orders
 
 API_VERSION = "0.1.0"
 
@@ -72,7 +73,10 @@ def create_app(settings: Settings) -> Litestar:
                 await chain.close()
             await close_pool(engine)
 
+    order_config = orders.config_from_settings(settings)
     return Litestar(
+        # Placing orders (POST /orders, or ordering an offer) needs the fee policy and providers.
+        dependencies={"order_config": Provide(lambda: order_config, sync_to_thread=False)},
         route_handlers=[HealthController, ProblemTypeController, OrganisationController,
                         TokenController, listings_router(settings), ledger_router(settings),
                         exchange_router(settings),

@@ -20,7 +20,6 @@ from market.api.access import AUTHENTICATED, Caller, provide_principal, roles
 from market.api.listings_common import Labelled, labelled, vocabulary
 from market.api.orders import Config, IdempotencyKey, OrderOut, TermIn, order_out
 from market.errors import InvalidInputError
-from market.jobs import _settings as bound_settings
 from market.trading import demands as service
 from market.trading import matching_service, orders
 from market.trading.matching import Explanation, Match
@@ -36,12 +35,6 @@ from market.trading.store import (
 PRINCIPAL = {"principal": Provide(provide_principal, sync_to_thread=False)}
 
 
-def provide_order_config() -> orders.OrderConfig:
-    """The orders configuration of the app's settings, for ordering an offer; the orders router
-    provides the same for POST /orders. create_app binds its settings for the process
-    (market.jobs.bind_settings) but wires this controller without them, so they are read from
-    that binding rather than from a router of its own (a change to the composition root)."""
-    return orders.config_from_settings(bound_settings())
 TopK = Annotated[int, msgspec.Meta(ge=1, le=50)]
 
 
@@ -387,8 +380,7 @@ class DemandController(Controller):
         return offer_out(await service.make_offer(principal, demand_id, offer, today=today))
 
     @post("/{demand_id:uuid}/offers/{offer_id:uuid}/order", opt=roles(Role.BUYER),
-          status_code=201, dependencies={"order_config": Provide(provide_order_config,
-                                                                 sync_to_thread=False)},
+          status_code=201,
           summary="Order an offer (buyer) at the offer's price; the Idempotency-Key header is "
                   "required. The offer records the order, a pending offer is accepted and "
                   "the demand matched, in one transaction")

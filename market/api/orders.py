@@ -20,11 +20,7 @@ from market.trading import delivery, orders
 
 Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=1000, pattern=r"\S")]
 Limit = Annotated[int, msgspec.Meta(ge=1, le=500)]
-IdempotencyKey = Annotated[str | None, HeaderParameter(header="Idempotency-Key",
-                                                       required=False)]
-
-
-order_config = orders.config_from_settings
+IdempotencyKey = Annotated[str | None, HeaderParameter(name="Idempotency-Key", required=False)]
 
 
 class TermIn(msgspec.Struct, forbid_unknown_fields=True):

@@ -22,7 +22,6 @@ from market.api.orders import (
     OrderController,
     OrderOut,
     grant_out,
-    order_config,
     order_out,
 )
 from market.errors import InvalidInputError
@@ -297,14 +296,13 @@ class PaymentController(Controller):
 
 
 def orders_router(settings: Settings) -> Router:
-    """Orders and payments, with the order configuration and webhook secret they need."""
-    config = order_config(settings)
+    """Orders and payments, with the webhook secret they need (the order configuration is an
+    app-wide dependency: ordering an offer needs it too)."""
     return Router(
         path="/",
         route_handlers=[OrderController, PaymentController],
         dependencies={
             "principal": Provide(provide_principal, sync_to_thread=False),
-            "order_config": Provide(lambda: config, sync_to_thread=False),
             "stripe_webhook_secret": Provide(lambda: settings.stripe_webhook_secret,
                                              sync_to_thread=False),
         },

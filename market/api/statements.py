@@ -14,7 +14,7 @@ from uuid import UUID
 import msgspec
 from litestar import Controller, Response, get
 from litestar.di import Provide
-from litestar.params import Parameter
+from litestar.params import FromPath, QueryParameter
 
 from market.accounts.model import Role
 from market.api.access import Caller, provide_principal, roles
@@ -23,7 +23,7 @@ from market.trading import statements
 from settlement import provider_reconciliation
 from settlement.payments.stripe_provider import StripeProvider
 
-Format = Annotated[Literal["json", "csv"], Parameter(query="format", required=False)]
+Format = Annotated[Literal["json", "csv"], QueryParameter(name="format", required=False)]
 _CSV_SUFFIX = ".csv"
 
 
@@ -97,7 +97,8 @@ def statement_controller(settings: Settings) -> type[Controller]:
         @get("/{period:str}", opt=roles(Role.OPERATOR, Role.STAFF, Role.REGULATOR),
              summary="An operator's statement for a year or month: gross, fee, net, refunds",
              description="JSON by default; CSV with `?format=csv` or a `.csv` period.")
-        async def statement(self, principal: Caller, operator_id: UUID, period: str,
+        async def statement(self, principal: Caller, operator_id: FromPath[UUID],
+                            period: FromPath[str],
                             output_format: Format = "json") -> Response[bytes]:
             as_csv = output_format == "csv"
             if period.endswith(_CSV_SUFFIX):
