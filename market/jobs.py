@@ -44,15 +44,13 @@ async def purge_expired_tokens() -> int:
 
 
 async def expire_authorizations() -> int:
-    # Terms are calendar days in the exchange's zone; the job reads the settings itself because
-    # a Celery worker has no app to hand them over.
-    settings = Settings.from_env()
-    today = datetime.now(settings.exchange_zone).date()
+    # Terms are calendar days in the exchange's zone.
+    today = datetime.now(_settings().exchange_zone).date()
     return len(await authorizations_service.expire_due(today))
 
 
 async def assign_due_codes() -> int:
-    settings = Settings.from_env()
+    settings = _settings()
     today = datetime.now(settings.exchange_zone).date()
     return len(await registrations_service.assign_due_codes(today, settings.code_issuer))
 
