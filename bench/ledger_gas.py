@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import tempfile
 from pathlib import Path
 
-from ledger_common import bench_database, bulk_append
+from ledger_common import bench_database, bulk_append, exchange_signer
 from web3 import Web3
 
 from contracts import load_artifact
@@ -24,7 +25,7 @@ from market.embedded.anvil import AnvilNode, find_anvil_binary
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
-def deploy(node: AnvilNode) -> str:
+def deploy(node: AnvilNode, origin: str) -> str:
     w3 = Web3(Web3.HTTPProvider(node.rpc_url))
     admin, exchange = w3.eth.accounts[:2]
     artifact = load_artifact()
@@ -32,14 +33,13 @@ def deploy(node: AnvilNode) -> str:
     receipt = w3.eth.wait_for_transaction_receipt(factory.constructor().transact({"from": admin}))
     contract = factory(address=receipt["contractAddress"])
     w3.eth.wait_for_transaction_receipt(
-        contract.functions.admitMember(exchange, "bench.example/ledger").transact({"from": admin}))
+        contract.functions.admitMember(exchange, origin).transact({"from": admin}))
     return str(contract.address)
 
 
-async def run(url: str, node: AnvilNode) -> None:
+async def run(url: str, node: AnvilNode, signer: NoteSigner) -> None:
     await migrate()
-    signer = NoteSigner.generate("bench.example/ledger")
-    gateway = Web3ChainGateway(node.rpc_url, node.dev_private_keys[1], deploy(node))
+    gateway = Web3ChainGateway(node.rpc_url, node.dev_private_keys[1], deploy(node, signer.name))
     size = 0
     for grow_by in (1, 1_000, 100_000):
         await bulk_append(url, size, grow_by)
@@ -70,8 +70,9 @@ async def run(url: str, node: AnvilNode) -> None:
 
 
 def main() -> None:
-    with AnvilNode(find_anvil_binary(PROJECT_ROOT)) as node, bench_database() as url:
-        asyncio.run(run(url, node))
+    with (AnvilNode(find_anvil_binary(PROJECT_ROOT)) as node, bench_database() as url,
+          tempfile.TemporaryDirectory() as data_dir):
+        asyncio.run(run(url, node, exchange_signer(url, Path(data_dir))))
 
 
 if __name__ == "__main__":

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import tempfile
 import time
+from pathlib import Path
 
-from ledger_common import bench_database, bulk_append
+from ledger_common import bench_database, bulk_append, exchange_signer
 
 from ledger.note import NoteSigner
 from ledger.reconcile import ReconcileOptions, reconcile
@@ -17,9 +19,8 @@ from ledger.sealing import seal_all
 from market.database import current_engine, migrate
 
 
-async def run(url: str, leaves: int) -> None:
+async def run(url: str, leaves: int, signer: NoteSigner) -> None:
     await migrate()
-    signer = NoteSigner.generate("bench.example/ledger")
     await bulk_append(url, 0, leaves)
     await seal_all(signer, max_leaves=10_000)  # many checkpoints, as a live log has
     await current_engine().start_connection_pool(min_size=1, max_size=4)
@@ -36,8 +37,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--leaves", type=int, default=100_000)
     arguments = parser.parse_args()
-    with bench_database() as url:
-        asyncio.run(run(url, arguments.leaves))
+    with bench_database() as url, tempfile.TemporaryDirectory() as data_dir:
+        asyncio.run(run(url, arguments.leaves, exchange_signer(url, Path(data_dir))))
 
 
 if __name__ == "__main__":

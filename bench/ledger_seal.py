@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import tempfile
 import time
+from pathlib import Path
 
-from ledger_common import bench_database, bulk_append, percentile
+from ledger_common import bench_database, bulk_append, exchange_signer, percentile
 
 from ledger.log import append_record
 from ledger.note import NoteSigner
@@ -18,10 +20,9 @@ from ledger.sealing import seal_all
 from market.database import current_engine, migrate
 
 
-async def seal_throughput(url: str, leaves: int) -> None:
+async def seal_throughput(url: str, leaves: int, signer: NoteSigner) -> None:
 
     await migrate()
-    signer = NoteSigner.generate("bench.example/ledger")
     await bulk_append(url, 0, leaves)
     await current_engine().start_connection_pool(min_size=2, max_size=10)
     started = time.perf_counter()
@@ -32,9 +33,9 @@ async def seal_throughput(url: str, leaves: int) -> None:
           f"{result.tree_size / elapsed:,.0f} leaves/s (target ≥ 10,000)")
 
 
-async def checkpoint_latency(appends: int, per_transaction: int, rate_per_s: float) -> None:
+async def checkpoint_latency(appends: int, per_transaction: int, rate_per_s: float,
+                             signer: NoteSigner) -> None:
 
-    signer = NoteSigner.generate("bench.example/ledger")
     engine = current_engine()
     committed_at: dict[int, float] = {}
     latencies: list[float] = []
@@ -76,10 +77,12 @@ def main() -> None:
     parser.add_argument("--appends", type=int, default=3_000)
     parser.add_argument("--rate", type=float, default=1_000.0, help="appends per second")
     arguments = parser.parse_args()
-    with bench_database() as url:
+    with bench_database() as url, tempfile.TemporaryDirectory() as data_dir:
+        signer = exchange_signer(url, Path(data_dir))
+
         async def run() -> None:
-            await seal_throughput(url, arguments.leaves)
-            await checkpoint_latency(arguments.appends, 10, arguments.rate)
+            await seal_throughput(url, arguments.leaves, signer)
+            await checkpoint_latency(arguments.appends, 10, arguments.rate, signer)
         asyncio.run(run())
 
 

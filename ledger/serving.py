@@ -16,10 +16,11 @@ from datetime import datetime
 from typing import Any
 
 from ledger.hashing import HASH_SIZE_BYTES
-from ledger.proofs import consistency_node_ids, inclusion_node_ids
+from ledger.proof_cache import ProofCache, TileHashMissingError, tile_key_of_node
+from ledger.proofs import ProofError, consistency_node_ids, inclusion_node_ids, verify_inclusion
 from ledger.tables import LedgerLeaf
-from ledger.tiles import TILE_HEIGHT, TILE_WIDTH, TileRef, encode_entry_bundle
-from ledger.tree_store import read_nodes, root_at
+from ledger.tiles import TILE_HEIGHT, TILE_WIDTH, TileKey, TileRef, encode_entry_bundle
+from ledger.tree_store import TreeStoreError, load_tiles, read_nodes, root_at
 
 
 class LedgerLookupError(LookupError):
@@ -122,9 +123,9 @@ async def read_entry_bundle(bundle: TileRef) -> bytes:
 async def _read_connection() -> AsyncIterator[Any]:
     """A pooled connection without a transaction around it, for reads that need no snapshot.
 
-    Serving an entry needs none: the checkpoint is read first, leaves never change, and tiles
-    only grow, so tiles read a moment later still hold exactly the hashes the checkpoint
-    covers. Skipping BEGIN/COMMIT saves two of the request's five round trips.
+    Serving an entry needs none: its one statement reads the checkpoint, the leaf and the tiles
+    in one snapshot, and should a second statement be needed, tiles only grow, so they still
+    hold exactly the hashes the checkpoint covers.
     """
     pool = getattr(LedgerLeaf._meta.db, "pool", None)
     if pool is None:  # no pool (a script or a test): a transaction's connection
@@ -135,28 +136,87 @@ async def _read_connection() -> AsyncIterator[Any]:
         yield connection
 
 
-async def entry_with_proof(leaf_index: int) -> EntryWithProof:
-    """Leaf `leaf_index` and its RFC 9162 inclusion proof in the newest checkpoint's tree."""
+# The newest checkpoint, the leaf (only under it) and the stored tiles among $2/$3, in one
+# statement: one snapshot and one round trip.
+_ENTRY_WITH_TILES = """
+SELECT c.tree_size, c.root_hash, c.note, c.signed_at, l.entry, l.leaf_hash,
+       t.levels, t.indexes, t.hashes
+FROM (SELECT tree_size, root_hash, note, signed_at FROM ledger_checkpoints
+      ORDER BY tree_size DESC LIMIT 1) AS c
+LEFT JOIN ledger_leaves l ON l.leaf_index = $1 AND l.leaf_index < c.tree_size
+CROSS JOIN LATERAL (
+    SELECT array_agg(s.level) AS levels, array_agg(s.tile_index) AS indexes,
+           array_agg(s.hashes) AS hashes
+    FROM ledger_tiles s JOIN unnest($2::smallint[], $3::bigint[]) AS k(level, tile_index)
+         USING (level, tile_index)) AS t
+"""
+
+
+async def entry_with_proof(leaf_index: int, cache: ProofCache | None = None) -> EntryWithProof:
+    """Leaf `leaf_index` and its RFC 9162 inclusion proof in the newest checkpoint's tree.
+
+    With the `cache` the app keeps, most proofs take one statement: the checkpoint, the leaf
+    and only the tiles whose hashes are not kept yet. Every proof is verified against the
+    checkpoint's root before it is returned, so a kept hash that disagrees with the log (a
+    database replaced under a running process) is noticed: the cache is emptied and the
+    proof rebuilt from the stored tiles alone.
+    """
     if leaf_index < 0:
         raise LedgerQueryError("a leaf index is not negative", field="index")
+    if cache is None:
+        cache = ProofCache(max_pyramids=0, max_edge_nodes=0)
+    try:
+        return await _entry_with_proof(leaf_index, cache)
+    except ProofError as error:
+        if cache.is_empty:
+            raise TreeStoreError(f"the stored tree does not prove leaf {leaf_index}") from error
+    cache.clear()
+    try:
+        return await _entry_with_proof(leaf_index, cache)
+    except ProofError as error:
+        raise TreeStoreError(f"the stored tree does not prove leaf {leaf_index}") from error
+
+
+async def _entry_with_proof(leaf_index: int, cache: ProofCache) -> EntryWithProof:
+    hinted_size = cache.tree_size_hint
+    nodes = inclusion_node_ids(leaf_index, hinted_size) if leaf_index < hinted_size else None
+    known, wanted = cache.known_hashes(nodes.node_ids) if nodes else ({}, set())
     async with _read_connection() as connection:
-        # The newest checkpoint and the leaf in one round trip.
-        row = await connection.fetchrow(
-            "SELECT c.tree_size, c.root_hash, c.note, c.signed_at, l.entry, l.leaf_hash "
-            "FROM (SELECT tree_size, root_hash, note, signed_at FROM ledger_checkpoints "
-            "ORDER BY tree_size DESC LIMIT 1) AS c "
-            "LEFT JOIN ledger_leaves l ON l.leaf_index = $1 AND l.leaf_index < c.tree_size",
-            leaf_index)
+        row = await connection.fetchrow(_ENTRY_WITH_TILES, leaf_index,
+                                        [level for level, _ in wanted],
+                                        [index for _, index in wanted])
         if row is None or leaf_index >= int(row["tree_size"]):
             raise LedgerLookupError(f"leaf {leaf_index} is not in a signed checkpoint yet")
         if row["entry"] is None:
             raise LedgerLookupError(f"leaf {leaf_index} is missing from the log")
         checkpoint = StoredCheckpoint(int(row["tree_size"]), bytes(row["root_hash"]), row["note"],
                                       row["signed_at"])
-        nodes = inclusion_node_ids(leaf_index, checkpoint.tree_size)
-        hashes = await read_nodes(connection, nodes.node_ids)
-    return EntryWithProof(leaf_index, bytes(row["entry"]), bytes(row["leaf_hash"]), checkpoint,
-                          nodes.rehash(hashes))
+        tiles: dict[TileKey, bytes] = dict(zip(
+            zip(row["levels"] or (), row["indexes"] or (), strict=True),
+            row["hashes"] or (), strict=True))
+        if nodes is None or checkpoint.tree_size != hinted_size:
+            # A seal moved the tree on since the hint: the right edge of the proof moved too.
+            cache.tree_size_hint = checkpoint.tree_size
+            nodes = inclusion_node_ids(leaf_index, checkpoint.tree_size)
+            known, wanted = cache.known_hashes(nodes.node_ids)
+            if wanted - tiles.keys():
+                tiles |= await load_tiles(connection, wanted - tiles.keys())
+    hashes = []
+    for node in nodes.node_ids:
+        if node in known:
+            hashes.append(known[node])
+            continue
+        data = tiles.get(tile_key_of_node(node))
+        if data is None:
+            raise TreeStoreError(f"the stored tree has no tile for node {node}")
+        try:
+            hashes.append(cache.hash_from_tile(node, data))
+        except TileHashMissingError as error:
+            raise TreeStoreError(str(error)) from error
+    leaf_hash = bytes(row["leaf_hash"])
+    proof = nodes.rehash(hashes)
+    verify_inclusion(leaf_index, checkpoint.tree_size, leaf_hash, proof, checkpoint.root_hash)
+    return EntryWithProof(leaf_index, bytes(row["entry"]), leaf_hash, checkpoint, proof)
 
 
 async def consistency_proof(first_size: int, second_size: int | None) -> ConsistencyProof:

@@ -15,6 +15,7 @@ from ledger.hashing import HASH_SIZE_BYTES, NodeId
 
 TILE_HEIGHT = 8
 TILE_WIDTH = 1 << TILE_HEIGHT
+TileKey = tuple[int, int]  # (level, tile index) of a hash tile
 MAX_TILE_LEVEL = 63
 # Entry bundles prefix each entry with a big-endian uint16 length ("Log entries").
 MAX_BUNDLE_ENTRY_BYTES = 0xFFFF

@@ -25,14 +25,18 @@ from ledger.hashing import (
     root_from_subtree_hashes,
     root_node_ids,
 )
-from ledger.tiles import TILE_HEIGHT, TILE_WIDTH
+from ledger.proof_cache import (
+    FULL_TILE_BYTES,
+    TileHashMissingError,
+    TilePyramid,
+    node_in_pyramid,
+    node_in_tile,
+    tile_key_of_node,
+)
+from ledger.tiles import TILE_HEIGHT, TILE_WIDTH, TileKey
 
-TileKey = tuple[int, int]  # (level, tile index)
-
-_FULL_TILE_BYTES = TILE_WIDTH * HASH_SIZE_BYTES
-# Only tiles above level 0 are cached (≈ 40 KB each as Python objects): every proof crosses
-# them, while leaf-level tiles are each hit by a 1/256th of proofs and stay cheaper to rehash
-# than to hold (a 10⁶-leaf log has 3,906 of them and 16 above).
+# Tiles above level 0 (≈ 16 KB each) for sealing and consistency proofs, which cross them
+# every time; proofs of inclusion keep their own bounded cache (ledger.proof_cache).
 FULL_TILE_PYRAMIDS_CACHED = 256
 
 
@@ -54,44 +58,25 @@ def perfect_root(hashes: Sequence[bytes]) -> bytes:
     return level[0]
 
 
-def tile_key_of_node(node: NodeId) -> TileKey:
-    """The tile holding the hashes that node `node` is rehashed from."""
-    tile_level, height_in_tile = divmod(node.level, TILE_HEIGHT)
-    first_hash = node.index << height_in_tile
-    return tile_level, first_hash >> TILE_HEIGHT
-
-
 @lru_cache(maxsize=FULL_TILE_PYRAMIDS_CACHED)
-def _full_tile_pyramid(data: bytes) -> tuple[tuple[bytes, ...], ...]:
-    """Every node inside a full tile, by height: [0] its 256 hashes … [8] its root.
-
-    Keyed by the tile's bytes as read, so a cached answer is the same pure function of the
-    stored data as a fresh one (a rewritten tile is a different key, never a stale hit). Full
-    tiles never change, and the upper tiles sit on every proof's path: each is rehashed (255
-    hashes) once instead of on every request.
-    """
-    levels = [tuple(split_hashes(data))]
-    while len(levels[-1]) > 1:
-        below = levels[-1]
-        levels.append(tuple(node_hash(below[position], below[position + 1])
-                            for position in range(0, len(below), 2)))
-    return tuple(levels)
+def _full_tile_pyramid(data: bytes) -> TilePyramid:
+    """Keyed by the tile's bytes as read, so a cached answer is the same pure function of the
+    stored data as a fresh one (a rewritten tile is a different key, never a stale hit)."""
+    return TilePyramid(data)
 
 
 def node_from_tiles(tiles: Mapping[TileKey, bytes], node: NodeId) -> bytes:
     """The hash of perfect subtree `node`, from the tile that covers it."""
-    tile_level, height_in_tile = divmod(node.level, TILE_HEIGHT)
-    first_hash = node.index << height_in_tile
-    key = (tile_level, first_hash >> TILE_HEIGHT)
+    key = tile_key_of_node(node)
     data = tiles.get(key)
-    position = first_hash % TILE_WIDTH
-    count = 1 << height_in_tile
-    if data is None or len(data) < (position + count) * HASH_SIZE_BYTES:
+    if data is None:
         raise TreeStoreError(f"the stored tree has no hashes for node {node} (tile {key})")
-    if tile_level > 0 and len(data) == _FULL_TILE_BYTES:
-        return _full_tile_pyramid(data)[height_in_tile][position >> height_in_tile]
-    start = position * HASH_SIZE_BYTES
-    return perfect_root(split_hashes(data[start:start + count * HASH_SIZE_BYTES]))
+    if key[0] > 0 and len(data) == FULL_TILE_BYTES:
+        return node_in_pyramid(_full_tile_pyramid(data), node)
+    try:
+        return node_in_tile(data, node)
+    except TileHashMissingError as error:
+        raise TreeStoreError(f"the stored tree has no hashes for node {node}: {error}") from error
 
 
 async def load_tiles(connection: Any, keys: Iterable[TileKey]) -> dict[TileKey, bytes]:
@@ -180,7 +165,3 @@ async def root_at(connection: Any, tree_size: int) -> bytes:
     nodes = root_node_ids(tree_size)
     tiles = await load_tiles(connection, (tile_key_of_node(node) for node in nodes))
     return root_from_tiles(tiles, tree_size)
-
-
-def is_full_tile(data: bytes) -> bool:
-    return len(data) == _FULL_TILE_BYTES

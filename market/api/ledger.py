@@ -8,19 +8,21 @@ hashes in JSON are standard base64, as in the checkpoint itself.
 from __future__ import annotations
 
 import base64
-import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 import msgspec
 from litestar import Controller, Response, Router, get, post
 from litestar.di import NamedDependency, Provide
-from litestar.params import FromPath, QueryParameter
+from litestar.openapi.spec import OpenAPIType
+from litestar.params import FromPath, KwargDefinition, QueryParameter
 
 from ledger import reconcile as reconciliation
 from ledger import serving
+from ledger.cosignature_store import cosigned_checkpoint
 from ledger.note import NoteVerifier
+from ledger.proof_cache import ProofCache
 from ledger.tiles import TileError, parse_tile_path
 from market.accounts.model import Role
 from market.api.access import public, roles
@@ -41,13 +43,16 @@ MUTABLE = {"Cache-Control": "no-cache"}
 class LedgerHttpConfig:
     verifier: NoteVerifier
     reconcile_options: reconciliation.ReconcileOptions
+    proof_cache: ProofCache
 
 
 class EntryProof(msgspec.Struct):
     leaf_index: int
     tree_size: int
     entry: str
-    record: dict[str, Any]
+    # The entry is RFC 8785 canonical JSON already: embedded as it is, not parsed and re-encoded.
+    record: Annotated[msgspec.Raw, KwargDefinition(schema_extra={
+        "type": OpenAPIType.OBJECT, "description": "The entry's record, as JSON"})]
     leaf_hash: str
     root_hash: str
     checkpoint: str
@@ -103,7 +108,8 @@ class LedgerController(Controller):
          media_type=TEXT)
     async def checkpoint(self) -> Response[str]:
         try:
-            stored = await serving.latest_checkpoint()
+            # With the cosignature lines peers' witnesses returned (c2sp.org/tlog-witness).
+            stored = await cosigned_checkpoint()
         except serving.LedgerLookupError as error:
             raise _not_found(error) from error
         return Response(stored.note, media_type=TEXT, headers=MUTABLE)
@@ -128,16 +134,17 @@ class LedgerController(Controller):
 
     @get("/entries/{index:int}",
          summary="An entry with its inclusion proof in the newest checkpoint's tree")
-    async def entry(self, index: FromPath[int]) -> EntryProof:
+    async def entry(self, index: FromPath[int],
+                    ledger_http: NamedDependency[LedgerHttpConfig]) -> EntryProof:
         try:
-            proved = await serving.entry_with_proof(index)
+            proved = await serving.entry_with_proof(index, ledger_http.proof_cache)
         except serving.LedgerQueryError as error:
             raise InvalidInputError(str(error), field=error.field) from error
         except serving.LedgerLookupError as error:
             raise _not_found(error) from error
         return EntryProof(
             leaf_index=proved.leaf_index, tree_size=proved.checkpoint.tree_size,
-            entry=_b64(proved.entry), record=json.loads(proved.entry),
+            entry=_b64(proved.entry), record=msgspec.Raw(proved.entry),
             leaf_hash=_b64(proved.leaf_hash), root_hash=_b64(proved.checkpoint.root_hash),
             checkpoint=proved.checkpoint.note,
             inclusion_proof=[_b64(element) for element in proved.inclusion_proof])
@@ -204,8 +211,10 @@ class LedgerReconciliationController(Controller):
 
 
 def ledger_router(settings: Settings) -> Router:
-    """The ledger's routes, with the log's verifier key and reconciliation options."""
-    config = LedgerHttpConfig(ledger_signer(settings).verifier, reconcile_options(settings))
+    """The ledger's routes, with the log's verifier key, reconciliation options and the
+    proof cache this app keeps for its log."""
+    config = LedgerHttpConfig(ledger_signer(settings).verifier, reconcile_options(settings),
+                              ProofCache.within(settings.ledger_proof_cache_mb))
     return Router(
         path="/",
         route_handlers=[LedgerController, LedgerReconciliationController],
