@@ -36,16 +36,21 @@ def _load_signer(origin: str | None, signing_key: str | None, key_path: Path,
         signer = _parse(key_path.read_text(encoding="ascii").strip(), str(key_path))
     else:
         signer = NoteSigner.generate(origin or default_origin)
-        key_path.parent.mkdir(parents=True, exist_ok=True)
-        # O_EXCL: two processes starting at once must not each write a different key.
-        descriptor = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, KEY_FILE_MODE)
-        with os.fdopen(descriptor, "w", encoding="ascii") as key_file:
-            key_file.write(signer.to_skey() + "\n")
+        write_new_key_file(key_path, signer.to_skey())
     if origin is not None and signer.name != origin:
         raise SigningKeyError(
             f"the ledger signing key is named {signer.name!r} but MARKET_LEDGER_ORIGIN is "
             f"{origin!r}: a log's origin is its key's name and cannot change")
     return signer
+
+
+def write_new_key_file(key_path: Path, private_key_text: str) -> None:
+    """Write a freshly generated private key, readable by its owner only."""
+    key_path.parent.mkdir(parents=True, exist_ok=True)
+    # O_EXCL: two processes starting at once must not each write a different key.
+    descriptor = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, KEY_FILE_MODE)
+    with os.fdopen(descriptor, "w", encoding="ascii") as key_file:
+        key_file.write(private_key_text + "\n")
 
 
 def _parse(text: str, source: str) -> NoteSigner:

@@ -74,10 +74,15 @@ def _require_note_characters(text: str, what: str) -> None:
             raise NoteError(f"{what} contains control character U+{ord(character):04X}")
 
 
+def typed_key_id(name: str, key_type: int, public_key: bytes) -> bytes:
+    """key ID = SHA-256(key name ‖ 0x0A ‖ key type ‖ public key)[:4] (signed-note)."""
+    material = name.encode("utf-8") + b"\n" + bytes([key_type]) + public_key
+    return hashlib.sha256(material).digest()[:KEY_ID_BYTES]
+
+
 def ed25519_key_id(name: str, public_key: bytes) -> bytes:
     """key ID = SHA-256(key name ‖ 0x0A ‖ 0x01 ‖ 32-byte public key)[:4] (signed-note)."""
-    material = name.encode("utf-8") + b"\n" + bytes([ED25519_SIGNATURE_TYPE]) + public_key
-    return hashlib.sha256(material).digest()[:KEY_ID_BYTES]
+    return typed_key_id(name, ED25519_SIGNATURE_TYPE, public_key)
 
 
 def _parse_key_id(text: str, what: str) -> bytes:
@@ -86,11 +91,28 @@ def _parse_key_id(text: str, what: str) -> bytes:
     return bytes.fromhex(text)
 
 
-def _parse_typed_key(text: str, what: str) -> bytes:
+def _parse_typed_key(text: str, what: str, key_type: int = ED25519_SIGNATURE_TYPE) -> bytes:
     typed_key = decode_base64_strict(text, f"{what} key")
-    if len(typed_key) != 1 + ED25519_KEY_BYTES or typed_key[0] != ED25519_SIGNATURE_TYPE:
-        raise NoteError(f"{what} key must be 0x01 followed by a 32-byte Ed25519 key")
+    if len(typed_key) != 1 + ED25519_KEY_BYTES or typed_key[0] != key_type:
+        raise NoteError(f"{what} key must be 0x{key_type:02x} followed by a 32-byte Ed25519 key")
     return typed_key[1:]
+
+
+def split_typed_key(text: str, key_type: int, what: str) -> tuple[str, bytes, bytes]:
+    """`<name>+<key ID>+<base64(key type ‖ 32-byte key)>` as (name, stated key ID, key bytes);
+    the caller checks the key ID against the key, whose meaning depends on its type."""
+    # Names and key IDs hold no '+', but the base64 key may: split at the first two only.
+    parts = text.split("+", 2)
+    if len(parts) != 3:
+        raise NoteError(f"{what} key must be <name>+<key ID>+<base64 key>")
+    name, key_id_text, key_text = parts
+    validate_key_name(name)
+    return name, _parse_key_id(key_id_text, what), _parse_typed_key(key_text, what, key_type)
+
+
+def verifier_key_text(name: str, key_id: bytes, key_type: int, public_key: bytes) -> str:
+    typed_key = bytes([key_type]) + public_key
+    return f"{name}+{key_id.hex()}+{base64.b64encode(typed_key).decode('ascii')}"
 
 
 def _raw_public_key(public_key: Ed25519PublicKey) -> bytes:
@@ -121,23 +143,15 @@ class NoteVerifier:
         return True
 
     def to_vkey(self) -> str:
-        typed_key = bytes([ED25519_SIGNATURE_TYPE]) + self.public_key_bytes
-        return f"{self.name}+{self.key_id.hex()}+{base64.b64encode(typed_key).decode('ascii')}"
+        return verifier_key_text(self.name, self.key_id, ED25519_SIGNATURE_TYPE,
+                                 self.public_key_bytes)
 
     @classmethod
     def from_vkey(cls, vkey: str) -> NoteVerifier:
-        # Names and key IDs hold no '+', but the base64 key may: split at the first two only.
-        parts = vkey.split("+", 2)
-        if len(parts) != 3:
-            raise NoteError("verifier key must be <name>+<key ID>+<base64 key>")
-        name, key_id_text, key_text = parts
-        validate_key_name(name)
-        key_id = _parse_key_id(key_id_text, "verifier")
-        verifier = cls(
-            name, Ed25519PublicKey.from_public_bytes(_parse_typed_key(key_text, "verifier"))
-        )
+        name, key_id, key = split_typed_key(vkey, ED25519_SIGNATURE_TYPE, "verifier")
+        verifier = cls(name, Ed25519PublicKey.from_public_bytes(key))
         if verifier.key_id != key_id:
-            raise NoteError(f"verifier key ID {key_id_text} does not match the name and key")
+            raise NoteError(f"verifier key ID {key_id.hex()} does not match the name and key")
         return verifier
 
 
@@ -168,28 +182,28 @@ class NoteSigner:
 
     def to_skey(self) -> str:
         seed = self.private_key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
-        typed_seed = bytes([ED25519_SIGNATURE_TYPE]) + seed
-        return (
-            f"{_PRIVATE_KEY_PREFIX}{self.name}+{self.key_id.hex()}+"
-            f"{base64.b64encode(typed_seed).decode('ascii')}"
-        )
+        return private_key_text(self.name, self.key_id, ED25519_SIGNATURE_TYPE, seed)
 
     @classmethod
     def from_skey(cls, skey: str) -> NoteSigner:
-        if not skey.startswith(_PRIVATE_KEY_PREFIX):
-            raise NoteError("signer key must start with PRIVATE+KEY+")
-        parts = skey.removeprefix(_PRIVATE_KEY_PREFIX).split("+", 2)
-        if len(parts) != 3:
-            raise NoteError("signer key must be PRIVATE+KEY+<name>+<key ID>+<base64 seed>")
-        name, key_id_text, seed_text = parts
-        validate_key_name(name)
-        key_id = _parse_key_id(key_id_text, "signer")
-        signer = cls(
-            name, Ed25519PrivateKey.from_private_bytes(_parse_typed_key(seed_text, "signer"))
-        )
+        name, key_id, seed = split_private_key(skey, ED25519_SIGNATURE_TYPE)
+        signer = cls(name, Ed25519PrivateKey.from_private_bytes(seed))
         if signer.key_id != key_id:
-            raise NoteError(f"signer key ID {key_id_text} does not match the name and key")
+            raise NoteError(f"signer key ID {key_id.hex()} does not match the name and key")
         return signer
+
+
+def split_private_key(skey: str, key_type: int) -> tuple[str, bytes, bytes]:
+    """`PRIVATE+KEY+<name>+<key ID>+<base64(key type ‖ 32-byte seed)>` as (name, key ID, seed)."""
+    if not skey.startswith(_PRIVATE_KEY_PREFIX):
+        raise NoteError("signer key must start with PRIVATE+KEY+")
+    return split_typed_key(skey.removeprefix(_PRIVATE_KEY_PREFIX), key_type, "signer")
+
+
+def private_key_text(name: str, key_id: bytes, key_type: int, seed: bytes) -> str:
+    typed_seed = bytes([key_type]) + seed
+    return (f"{_PRIVATE_KEY_PREFIX}{name}+{key_id.hex()}+"
+            f"{base64.b64encode(typed_seed).decode('ascii')}")
 
 
 def generate_key_pair(name: str) -> tuple[str, str]:
@@ -237,22 +251,12 @@ def open_note(note: str, verifiers: Sequence[NoteVerifier]) -> OpenedNote:
                 f"two verifiers share name and key ID {verifier.name}+{verifier.key_id.hex()}"
             )
         known[verifier.name, verifier.key_id] = verifier
-    _require_note_characters(note, "note")
-    # The text ends at the last blank line; signature lines never contain one.
-    split_at = note.rfind("\n\n")
-    if split_at < 0:
-        raise NoteError("note has no blank line before its signatures")
-    text, signature_block = note[: split_at + 1], note[split_at + 2 :]
-    if not signature_block.endswith("\n"):
-        raise NoteError("note must end with a newline-terminated signature line")
-    signature_lines = signature_block[:-1].split("\n")
-    if len(signature_lines) > MAX_SIGNATURES:
-        raise NoteError(f"note has more than {MAX_SIGNATURES} signatures")
+    text, signature_lines = split_signed_note(note)
     message = text.encode("utf-8")
     signer_names: list[str] = []
     verified_keys: set[tuple[str, bytes]] = set()
     for line in signature_lines:
-        name, key_id, signature = _parse_signature_line(line)
+        name, key_id, signature = parse_signature_line(line)
         known_verifier = known.get((name, key_id))
         if known_verifier is None or (name, key_id) in verified_keys:
             continue
@@ -265,7 +269,24 @@ def open_note(note: str, verifiers: Sequence[NoteVerifier]) -> OpenedNote:
     return OpenedNote(text, tuple(signer_names))
 
 
-def _parse_signature_line(line: str) -> tuple[str, bytes, bytes]:
+def split_signed_note(note: str) -> tuple[str, list[str]]:
+    """A signed note's text (with its final newline) and its signature lines (without theirs)."""
+    _require_note_characters(note, "note")
+    # The text ends at the last blank line; signature lines never contain one.
+    split_at = note.rfind("\n\n")
+    if split_at < 0:
+        raise NoteError("note has no blank line before its signatures")
+    text, signature_block = note[: split_at + 1], note[split_at + 2 :]
+    if not signature_block.endswith("\n"):
+        raise NoteError("note must end with a newline-terminated signature line")
+    signature_lines = signature_block[:-1].split("\n")
+    if len(signature_lines) > MAX_SIGNATURES:
+        raise NoteError(f"note has more than {MAX_SIGNATURES} signatures")
+    return text, signature_lines
+
+
+def parse_signature_line(line: str) -> tuple[str, bytes, bytes]:
+    """`— <name> <base64(key ID ‖ signature)>` as (name, key ID, signature bytes)."""
     if not line.startswith(SIGNATURE_LINE_PREFIX):
         raise NoteError(f"signature line must start with an em dash and a space: {line[:40]!r}")
     name, separator, encoded = line.removeprefix(SIGNATURE_LINE_PREFIX).partition(" ")

@@ -12,6 +12,7 @@ Note text, one `<key> <value>` line each, in this order (optional lines may be a
     name <exchange name>
     origin <log origin, = the key name>
     vkey <signed-note verifier key>
+    witness <cosigner verifier key, type 0x04>  (optional: the exchange witnesses its peers)
     chain-address <0x… checksum address>        (optional: anchoring configured)
     ledger-contract <0x… checksum address>      (optional: anchoring configured)
     code-issuer <issuer part of unified codes>  (optional)
@@ -23,11 +24,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ledger.cosignature import CosignatureError, CosignatureVerifier
 from ledger.note import NoteError, NoteSigner, NoteVerifier, open_note, sign_note
 
 PROFILE_HEADER = "exchange-profile/v1"
 _REQUIRED = ("name", "origin", "vkey", "api")
-_ORDER = ("name", "origin", "vkey", "chain-address", "ledger-contract", "code-issuer", "api")
+_ORDER = ("name", "origin", "vkey", "witness", "chain-address", "ledger-contract", "code-issuer",
+          "api")
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 _URL = re.compile(r"https?://[^\s]+")
 
@@ -45,6 +48,9 @@ class ExchangeProfile:
     chain_address: str | None = None
     ledger_contract: str | None = None
     code_issuer: str | None = None
+    # The witness's cosigning key (c2sp.org/tlog-cosignature); a line added after the first
+    # profiles, optional so that those stay verifiable.
+    witness_vkey: str | None = None
 
     def __post_init__(self) -> None:
         for key, value in self._lines():
@@ -60,6 +66,7 @@ class ExchangeProfile:
         if verifier.name != self.origin:
             raise ProfileError(f"profile vkey is named {verifier.name!r}, not the origin "
                                f"{self.origin!r}")
+        self._check_witness(verifier)
         for key, address in (("chain-address", self.chain_address),
                              ("ledger-contract", self.ledger_contract)):
             if address is not None and not _ADDRESS.fullmatch(address):
@@ -67,12 +74,28 @@ class ExchangeProfile:
         if not _URL.fullmatch(self.api_base_url):
             raise ProfileError(f"profile api {self.api_base_url!r} is not an http(s) URL")
 
+    def _check_witness(self, log_verifier: NoteVerifier) -> None:
+        if self.witness_vkey is None:
+            return
+        try:
+            witness = CosignatureVerifier.from_vkey(self.witness_vkey)
+        except (CosignatureError, ValueError) as error:
+            raise ProfileError(f"profile witness: {error}") from error
+        if witness.public_key_bytes == log_verifier.public_key_bytes:
+            raise ProfileError("profile witness key must differ from the log's key")
+
     @property
     def verifier(self) -> NoteVerifier:
         return NoteVerifier.from_vkey(self.vkey)
 
+    @property
+    def witness(self) -> CosignatureVerifier | None:
+        return None if self.witness_vkey is None else CosignatureVerifier.from_vkey(
+            self.witness_vkey)
+
     def _lines(self) -> list[tuple[str, str]]:
         values = {"name": self.name, "origin": self.origin, "vkey": self.vkey,
+                  "witness": self.witness_vkey,
                   "chain-address": self.chain_address, "ledger-contract": self.ledger_contract,
                   "code-issuer": self.code_issuer, "api": self.api_base_url}
         return [(key, value) for key in _ORDER if (value := values[key]) is not None]
@@ -105,7 +128,8 @@ class ExchangeProfile:
         return cls(name=values["name"], origin=values["origin"], vkey=values["vkey"],
                    api_base_url=values["api"], chain_address=values.get("chain-address"),
                    ledger_contract=values.get("ledger-contract"),
-                   code_issuer=values.get("code-issuer"))
+                   code_issuer=values.get("code-issuer"),
+                   witness_vkey=values.get("witness"))
 
 
 def sign_profile(profile: ExchangeProfile, signer: NoteSigner) -> str:

@@ -1,20 +1,28 @@
-"""`market ledger …`: verify a log from its public endpoints, reconcile, seal."""
+"""`market ledger …`: verify a log from its public endpoints or a proof bundle, reconcile,
+seal."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import dataclasses
+import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from web3.exceptions import Web3Exception
 
+from ledger.bundle_verify import Check, verify_bundle, verify_on_chain
+from ledger.bundles import Web3AnchorReceipts
+from ledger.cosignature import CosignatureVerifier
+from ledger.recognition import Web3ConsortiumReader
 from ledger.reconcile import reconcile_and_record
 from ledger.sealing import seal_all
 from ledger.verify import VerificationError, verify_log
@@ -34,6 +42,16 @@ def add_ledger_commands(commands: Any) -> None:
                         help="a checkpoint seen earlier: prove the log only grew since")
     verify.add_argument("--save", type=Path, help="write the verified checkpoint here")
     verify.set_defaults(command=verify_command)
+
+    bundle = actions.add_parser(
+        "verify-bundle", help="verify a proof bundle offline (and its anchor with --rpc)")
+    bundle.add_argument("file", type=Path, help="the bundle (GET /ledger/bundle/{index})")
+    bundle.add_argument("--trusted-vkey", help="the exchange's log key, as learnt out of band")
+    bundle.add_argument("--trusted-witness", action="append", default=[], metavar="VKEY",
+                        help="a witness's cosigner key whose cosignature must be present "
+                             "(repeatable)")
+    bundle.add_argument("--rpc", help="a chain node: also check the anchor on chain")
+    bundle.set_defaults(command=verify_bundle_command)
 
     actions.add_parser("reconcile", help="reconcile database, log, checkpoints and chain; "
                                          "record the result").set_defaults(
@@ -84,6 +102,40 @@ def verify_command(settings: Settings, arguments: argparse.Namespace) -> int:
     if arguments.vkey is None:
         print(f"note: trusted the served key {result.vkey}; pass --vkey to pin it")
     return 0
+
+
+def verify_bundle_command(_: Settings, arguments: argparse.Namespace) -> int:
+    try:
+        document = json.loads(arguments.file.read_text(encoding="utf-8"))
+        witnesses = [CosignatureVerifier.from_vkey(vkey) for vkey in arguments.trusted_witness]
+    except (OSError, ValueError) as error:
+        print(f"market ledger verify-bundle: FAILED: {error}", file=sys.stderr)
+        return 2
+    checks = verify_bundle(document, trusted_vkey=arguments.trusted_vkey,
+                           trusted_witnesses=witnesses)
+    if arguments.rpc and checks[-1].passed:
+        checks.append(asyncio.run(_check_on_chain(document, arguments.rpc)))
+    for check in checks:
+        print(f"{'ok' if check.passed else 'FAILED':<7} {check.name:<22} {check.detail}")
+    failed = [check.name for check in checks if not check.passed]
+    if failed:
+        print(f"market ledger verify-bundle: FAILED: {failed[0]}", file=sys.stderr)
+        return 1
+    if not arguments.rpc:
+        print("note: the anchor was checked offline only; pass --rpc to read it on chain")
+    return 0
+
+
+async def _check_on_chain(document: Any, rpc_url: str) -> Check:
+    reader = Web3ConsortiumReader(rpc_url, document["anchor"]["contract"])
+    receipts = Web3AnchorReceipts(rpc_url)
+    try:
+        return await verify_on_chain(document, reader, receipts)
+    except (Web3Exception, aiohttp.ClientError, OSError, ValueError) as error:
+        return Check("anchor on chain", False, f"{type(error).__name__}: {error}")
+    finally:
+        await reader.close()
+        await receipts.close()
 
 
 def reconcile_command(settings: Settings, _: argparse.Namespace) -> int:

@@ -11,7 +11,7 @@ from litestar.di import NamedDependency, Provide
 from ledger.profile import ExchangeProfile, sign_profile
 from market.api.access import public
 from market.catalog_dcat import DCAT_MEDIA_TYPE, CatalogPublisher, export_catalog
-from market.ledger_wiring import ledger_signer
+from market.ledger_wiring import ledger_signer, witness_cosigner
 from market.settings import Settings
 
 TEXT = "text/plain"
@@ -25,7 +25,8 @@ def exchange_profile(settings: Settings) -> ExchangeProfile:
         name=settings.exchange_name, origin=signer.name, vkey=signer.verifier.to_vkey(),
         api_base_url=settings.base_url, chain_address=chain_address,
         ledger_contract=settings.ledger_contract_address if chain_address else None,
-        code_issuer=settings.code_issuer)
+        code_issuer=settings.code_issuer,
+        witness_vkey=witness_cosigner(settings).verifier.to_vkey())
 
 
 class ExchangeController(Controller):
