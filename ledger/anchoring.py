@@ -53,17 +53,15 @@ class AnchorRun:
 @asynccontextmanager
 async def _session_connection() -> AsyncIterator[Any]:
     """A connection of our own, outside any transaction: chain calls take seconds, and no
-    database transaction may stay open across them."""
+    database transaction may stay open across them. Never a pooled one: the run holds a
+    session-level advisory lock, which must end with the connection whatever happens, not
+    linger on a connection handed to the next request (the pool skips the reset query)."""
     engine: Any = LedgerLeaf._meta.db  # a PostgresEngine (the ledger runs on PostgreSQL only)
-    if engine.pool is not None:
-        async with engine.pool.acquire() as connection:
-            yield connection
-    else:
-        connection = await engine.get_new_connection()
-        try:
-            yield connection
-        finally:
-            await connection.close()
+    connection = await engine.get_new_connection()
+    try:
+        yield connection
+    finally:
+        await connection.close()
 
 
 async def run_anchoring(gateway: ChainGateway, *, confirmations: int = 1,

@@ -6,13 +6,33 @@ trade flows"). Sealing leaves into a signed tree happens later, in the backgroun
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from ledger.entries import JSONValue, LedgerRecord
-from ledger.hashing import leaf_hash
+from ledger.entries import MAX_ENTRY_BYTES, MAX_SAFE_INTEGER, EntryError, JSONValue, LedgerRecord
+from ledger.hashing import LEAF_HASH_PREFIX
 from ledger.tables import LedgerHead, LedgerLeaf
+
+# RFC 8785 sorts an object's members, so "sequence" is always the entry's last one: the entry
+# is the canonical form without its index, the index in decimal, and the closing brace.
+_SEQUENCE_TAIL = b',"sequence":0}'
+_LONGEST_INDEX_DIGITS = len(str(MAX_SAFE_INTEGER))
+
+# One statement takes the next index (the head's row lock, held until the caller commits) and
+# writes the leaf with its RFC 6962 hash, so the lock is held for one round trip fewer.
+_APPEND = (
+    "WITH head AS ("
+    " INSERT INTO ledger_head (id, next_index) VALUES (1, 1)"
+    " ON CONFLICT (id) DO UPDATE SET next_index = ledger_head.next_index + 1"
+    " RETURNING next_index - 1 AS leaf_index),"
+    " sequenced AS (SELECT leaf_index, {}::bytea || convert_to(leaf_index::text, 'UTF8')"
+    " || {}::bytea AS entry FROM head)"
+    " INSERT INTO ledger_leaves (leaf_index, kind, subject, entry, leaf_hash, recorded_at)"
+    " SELECT leaf_index, {}, {}, entry, sha256({}::bytea || entry), {} FROM sequenced"
+    " RETURNING leaf_index, leaf_hash"
+)
 
 
 class NotInTransactionError(RuntimeError):
@@ -36,18 +56,20 @@ async def append_record(kind: str, *, actor: str, subject: str,
     engine = LedgerLeaf._meta.db
     if engine.current_transaction.get() is None:
         raise NotInTransactionError("append_record must run inside the caller's transaction")
+    unsequenced = LedgerRecord(kind=kind, sequence=0,
+                               recorded_at=recorded_at or datetime.now(UTC), actor=actor,
+                               payload=payload)
+    encoded = unsequenced.to_canonical_json()
+    if not encoded.endswith(_SEQUENCE_TAIL):
+        raise EntryError("the canonical entry does not end with its sequence")
+    prefix = encoded[:-len(b"0}")]
+    # Checked against the longest index the log can reach, before the index is known.
+    if len(prefix) + _LONGEST_INDEX_DIGITS + 1 > MAX_ENTRY_BYTES:
+        raise EntryError(f"entry is about {len(encoded)} bytes, above the "
+                         f"{MAX_ENTRY_BYTES}-byte limit")
     # An upsert, so that an empty log needs no seeded row; either branch takes the row lock.
-    rows = await LedgerHead.raw(
-        "INSERT INTO ledger_head (id, next_index) VALUES (1, 1) "
-        "ON CONFLICT (id) DO UPDATE SET next_index = ledger_head.next_index + 1 "
-        "RETURNING next_index - 1 AS leaf_index").run()
+    rows = await LedgerHead.raw(_APPEND, prefix, b"}", kind, subject, LEAF_HASH_PREFIX,
+                                unsequenced.recorded_at).run()
     leaf_index = int(rows[0]["leaf_index"])
-    record = LedgerRecord(kind=kind, sequence=leaf_index,
-                          recorded_at=recorded_at or datetime.now(UTC), actor=actor,
-                          payload=payload)
-    entry = record.to_canonical_json()
-    hashed = leaf_hash(entry)
-    await LedgerLeaf.insert(LedgerLeaf(leaf_index=leaf_index, kind=kind, subject=subject,
-                                       entry=entry, leaf_hash=hashed,
-                                       recorded_at=record.recorded_at)).run()
-    return AppendedLeaf(leaf_index=leaf_index, leaf_hash=hashed, record=record)
+    return AppendedLeaf(leaf_index=leaf_index, leaf_hash=bytes(rows[0]["leaf_hash"]),
+                        record=dataclasses.replace(unsequenced, sequence=leaf_index))

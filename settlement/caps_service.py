@@ -16,6 +16,7 @@ from settlement import caps_store
 from settlement.caps import (
     ChargingUnit,
     FeeCap,
+    PeriodGranularity,
     Purpose,
     RevenueCeiling,
     RevenuePeriod,
@@ -189,37 +190,46 @@ async def ceiling_status(operator_id: str, period: RevenuePeriod) -> CeilingStat
     return _status(operator_id, period, ceilings, committed)
 
 
+async def position_on(operator_id: str, today: date) -> CeilingStatus | None:
+    """The operator's position in its ceiling period containing ``today``: the month if a
+    ceiling is approved for it, else the year (the pricing authority approves either); None
+    when neither is."""
+    async with transaction_connection() as connection:
+        ceilings, committed = await caps_store.ceilings_with_committed(connection, operator_id)
+    for granularity in (PeriodGranularity.MONTH, PeriodGranularity.YEAR):
+        period = RevenuePeriod.containing(today, granularity)
+        if period.label in ceilings:
+            return _status(operator_id, period, ceilings, committed)
+    return None
+
+
 async def reserve_revenue(operator_id: str, period: RevenuePeriod, amount: Money) -> bool:
     """Commit ``amount`` of revenue to the operator's period if it fits under the effective
+    ceiling; False (and nothing written) if it does not (see ``reserve_within``)."""
+    async with transaction_connection() as connection:
+        ceilings, committed = await caps_store.ceilings_with_committed(connection, operator_id)
+        return await reserve_within(_status(operator_id, period, ceilings, committed), amount)
+
+
+async def reserve_within(position: CeilingStatus, amount: Money) -> bool:
+    """Commit ``amount`` of revenue to the period of ``position`` if it fits under its effective
     ceiling; False (and nothing written) if it does not.
 
-    Call it inside the order's transaction: the counter row stays locked (SELECT ... FOR UPDATE)
-    until that transaction ends, so concurrent orders queue on it and the committed total can
-    never pass the ceiling; a rolled-back order takes its reservation with it.
+    Call it inside the order's transaction: the counter row is locked by the statement that
+    checks and adds (``caps_store.add_to_counter_within``) and stays locked until that
+    transaction ends, so concurrent orders queue on it and the committed total can never pass
+    the ceiling; a rolled-back order takes its reservation with it. ``position`` may be read
+    earlier in the transaction, without the lock: the effective ceiling depends only on
+    approvals and on earlier periods, which no reservation in this period changes, so the lock
+    is held from the addition to the commit and no longer.
     """
     if amount.is_negative:
         raise InvalidMoneyError("revenue to reserve must not be negative", field="amount_minor")
+    amount.require_same_currency(position.approved, field="currency")
     async with transaction_connection() as connection:
-        ceilings = await caps_store.latest_ceilings(connection, operator_id)
-        current = ceilings.get(period.label)
-        if current is None:
-            raise NoRevenueCeilingError(
-                f"operator {operator_id} has no approved maximum permitted revenue for "
-                f"{period.label}",
-                field="period",
-            )
-        amount.require_same_currency(current.ceiling.approved, field="currency")
-        locked = await caps_store.lock_counter(connection, operator_id, period, amount.currency)
-        # Read the rest only once the lock is held, so that the decision uses the latest
-        # committed figures.
-        ceilings = await caps_store.latest_ceilings(connection, operator_id)
-        committed = await caps_store.committed_revenue(connection, operator_id)
-        committed[period.label] = locked
-        status = _status(operator_id, period, ceilings, committed)
-        if locked + amount > status.effective:
-            return False
-        await caps_store.set_counter(connection, operator_id, period, locked + amount)
-        return True
+        return await caps_store.add_to_counter_within(connection, position.operator_id,
+                                                      position.period, amount,
+                                                      position.effective)
 
 
 async def release_revenue(operator_id: str, period: RevenuePeriod, amount: Money) -> Money:

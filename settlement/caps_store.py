@@ -160,6 +160,46 @@ async def committed_revenue(connection: Any, operator_id: str) -> dict[str, Mone
             for row in rows}
 
 
+async def ceilings_with_committed(connection: Any, operator_id: str) -> tuple[
+        dict[str, StoredCeiling], dict[str, Money]]:
+    """In one round trip: the version in force of each period's ceiling of one operator, and
+    the revenue committed so far in those periods (periods without a counter yet are absent)."""
+    rows = await connection.fetch(
+        "SELECT DISTINCT ON (c.period) c.*, k.currency AS committed_currency, "
+        "k.committed_revenue_minor FROM revenue_ceilings c LEFT JOIN revenue_counters k "
+        "ON k.operator_id = c.operator_id AND k.period = c.period WHERE c.operator_id = $1 "
+        "ORDER BY c.period, c.version DESC",
+        operator_id,
+    )
+    committed = {row["period"]: Money(row["committed_revenue_minor"], row["committed_currency"])
+                 for row in rows if row["committed_currency"] is not None}
+    return {row["period"]: _ceiling(row) for row in rows}, committed
+
+
+async def add_to_counter_within(connection: Any, operator_id: str, period: RevenuePeriod,
+                                amount: Money, limit: Money) -> bool:
+    """Add ``amount`` to the period's committed revenue if the total stays within ``limit``
+    (creating the counter on first use); False, and nothing written, if it would not.
+
+    One statement: the check reads the committed total under the counter's row lock, which this
+    statement takes and the caller's transaction holds until it ends, so concurrent additions
+    queue on the row and each checks the total the previous one committed.
+    """
+    if amount > limit:
+        return False
+    row = await connection.fetchrow(
+        "INSERT INTO revenue_counters (operator_id, period, currency, committed_revenue_minor) "
+        "VALUES ($1, $2, $3, $4) ON CONFLICT (operator_id, period) DO UPDATE "
+        "SET committed_revenue_minor = revenue_counters.committed_revenue_minor "
+        "+ EXCLUDED.committed_revenue_minor, updated_at = now() "
+        "WHERE revenue_counters.currency = EXCLUDED.currency "
+        "AND revenue_counters.committed_revenue_minor + EXCLUDED.committed_revenue_minor <= $5 "
+        "RETURNING committed_revenue_minor",
+        operator_id, period.label, amount.currency, amount.amount_minor, limit.amount_minor,
+    )
+    return row is not None
+
+
 async def lock_counter(connection: Any, operator_id: str, period: RevenuePeriod,
                        currency: str) -> Money:
     """Take the counter's row lock until commit (creating it at zero on first use) and return

@@ -3,8 +3,9 @@
 A crash after the commit but before, during or after the provider call is retried by calling
 ``start_payment`` again: the attempt's deterministic idempotency key makes the provider return
 the payment it already created instead of charging twice, and a payment id already stored is
-looked up instead of created. Provider calls never run inside a database transaction, so no row
-lock is held while waiting on the network.
+looked up instead of created. Calls to outside providers never run inside a database
+transaction, so no row lock is held while waiting on the network; a provider that only writes our
+own database (bank transfer invoices) may run inside the order's transaction instead.
 """
 
 from __future__ import annotations
@@ -79,8 +80,12 @@ async def record_attempt(provider_name: str, request: PaymentRequest) -> Payment
 
 
 async def start_payment(provider: PaymentProvider, request: PaymentRequest) -> ProviderPayment:
-    """Create the provider payment for ``request`` exactly once, however often it is retried."""
-    if in_transaction():
+    """Create the provider payment for ``request`` exactly once, however often it is retried.
+
+    A provider that only writes our own database may be started inside the order's
+    transaction (the order and its payment then commit together); any other is called only
+    after that commit, so no lock is held while waiting on its network."""
+    if in_transaction() and not provider.in_database:
         raise RuntimeError("call the payment provider after the order's transaction commits")
     attempt = await record_attempt(provider.name, request)
     if attempt.provider_payment_id is not None:

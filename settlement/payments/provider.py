@@ -129,6 +129,12 @@ class PaymentProvider(Protocol):
         """Stable provider name; also the owner of its ``clearing:<name>`` journal account."""
         ...
 
+    @property
+    def in_database(self) -> bool:
+        """True when creating a payment only writes this exchange's own database (no outside
+        service is called), so it may run inside the order's transaction and commit with it."""
+        ...
+
     async def create_payment(self, request: PaymentRequest) -> ProviderPayment:
         """Start (or, for a repeated idempotency key, find again) the payment for one order."""
         ...
