@@ -7,7 +7,7 @@ each start, because a token's secret is shown only once and never stored.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from piccolo.engine import engine_finder
@@ -19,7 +19,7 @@ from market.accounts import service as accounts
 from market.accounts.model import OrganisationKind, Principal, Role
 from market.demo_listings import seed_listings
 from market.settings import Settings
-from market.trading import demands
+from market.trading import clearances, demands
 from market.trading.store import Visibility
 from settlement import caps_service
 from settlement.caps import ChargingUnit as CapUnit
@@ -81,6 +81,7 @@ async def seed_demo_data() -> bool:
                                                                   account.kind)
             await accounts.create_user(organisation.id, account.email, account.display_name)
         await _seed_listings()
+        await _seed_clearances()
         await _seed_demands()
         await _seed_order_caps()
     return True
@@ -135,6 +136,29 @@ DEMO_DEMANDS = (
 )
 
 
+# Buyers cleared for important data by exchange staff, with the evidence they showed.
+DEMO_CLEARANCES = (("buyer@insurer.example", "数据安全能力评估报告(示范)2026-001号"),)
+
+
+def _acting(user: accounts.UserRecord, role: Role) -> Principal:
+    # The seed acts for demo users without a session: no token is involved.
+    return Principal(user_id=user.id, organisation_id=user.organisation_id, role=role,
+                     token_id=UUID(int=0))
+
+
+async def _seed_clearances() -> None:
+    today = datetime.now(Settings.from_env().exchange_zone).date()
+    staff = await accounts.find_user_by_email("staff@exchange.example")
+    assert staff is not None
+    for email, evidence in DEMO_CLEARANCES:
+        buyer = await accounts.find_user_by_email(email)
+        assert buyer is not None
+        await clearances.grant(_acting(staff, Role.STAFF), buyer.organisation_id,
+                               Grade.IMPORTANT.value, valid_from=today,
+                               valid_to=today + timedelta(days=365), evidence=evidence,
+                               today=today, now=datetime.now(UTC))
+
+
 async def _seed_demands() -> None:
     # Joins the seed's transaction, after the listings, so the demands have products to match.
     today = datetime.now(Settings.from_env().exchange_zone).date()
@@ -142,10 +166,7 @@ async def _seed_demands() -> None:
         user = await accounts.find_user_by_email(item.buyer_email)
         if user is None:
             continue
-        # The seed acts for the buyer without a session: no token is involved.
-        buyer = Principal(user_id=user.id, organisation_id=user.organisation_id,
-                          role=Role.BUYER, token_id=UUID(int=0))
-        await demands.post(buyer, demands.NewDemand(
+        await demands.post(_acting(user, Role.BUYER), demands.NewDemand(
             title=item.title, description=item.description, domains=item.domains,
             purpose=Purpose.INDUSTRY, budget_minor_per_unit=None,
             unit_budgets_minor=dict(item.unit_budgets), delivery_forms=item.forms,

@@ -23,6 +23,8 @@ name                        kind            normal  meaning
 ``exchange:fees``           revenue         credit  the exchange's service fees, gross
 ``exchange:refunds``        contra-revenue  debit   service fees given back on refunds of settled
                                                     orders; net fee income is fees − refunds
+``exchange:payouts``        liability       credit  payouts instructed to operators' bank
+                                                    accounts that the bank has not sent yet
 ==========================  ==============  ======  =============================================
 
 Balances are signed debit-minus-credit, so that the sum of all balances in each currency is zero;
@@ -35,6 +37,8 @@ Trade flow (ARCHITECTURE "How a trade flows"):
 - refund before settlement:  Dr buyer:<org> / Cr clearing:<provider>
 - refund after settlement:  Dr operator:<org>:payable, Dr exchange:refunds / Cr clearing:<provider>
 - payout to an operator:  Dr operator:<org>:payable / Cr clearing:<provider>
+- bank payout, instructed:  Dr operator:<org>:payable / Cr exchange:payouts; sent by the bank:
+  Dr exchange:payouts / Cr clearing:bank_transfer
 - reversal: the original's postings with debit and credit swapped.
 """
 
@@ -74,6 +78,7 @@ class AccountKind(StrEnum):
     OPERATOR_PAYABLE = "operator_payable"
     EXCHANGE_FEES = "exchange_fees"
     EXCHANGE_REFUNDS = "exchange_refunds"
+    PAYOUTS_IN_TRANSIT = "payouts_in_transit"
 
     @property
     def normal_side(self) -> Direction:
@@ -84,7 +89,8 @@ class AccountKind(StrEnum):
 
     @property
     def has_owner(self) -> bool:
-        return self not in (AccountKind.EXCHANGE_FEES, AccountKind.EXCHANGE_REFUNDS)
+        return self not in (AccountKind.EXCHANGE_FEES, AccountKind.EXCHANGE_REFUNDS,
+                            AccountKind.PAYOUTS_IN_TRANSIT)
 
 
 # An owner is one name segment: it may not contain ':' (the separator) or whitespace.
@@ -97,6 +103,7 @@ _OWNED_NAME = re.compile(
 _EXCHANGE_NAMES = {
     "exchange:fees": AccountKind.EXCHANGE_FEES,
     "exchange:refunds": AccountKind.EXCHANGE_REFUNDS,
+    "exchange:payouts": AccountKind.PAYOUTS_IN_TRANSIT,
 }
 
 
@@ -157,6 +164,8 @@ class Account:
                 return "exchange:fees"
             case AccountKind.EXCHANGE_REFUNDS:
                 return "exchange:refunds"
+            case AccountKind.PAYOUTS_IN_TRANSIT:
+                return "exchange:payouts"
 
     def natural_balance(self, debit_minus_credit: int) -> int:
         """The balance as people read it: positive when it sits on the account's normal side."""
@@ -170,6 +179,7 @@ class Account:
 
 EXCHANGE_FEES = Account(AccountKind.EXCHANGE_FEES)
 EXCHANGE_REFUNDS = Account(AccountKind.EXCHANGE_REFUNDS)
+PAYOUTS_IN_TRANSIT = Account(AccountKind.PAYOUTS_IN_TRANSIT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -392,6 +402,32 @@ def payout(
         TransactionKind.PAYOUT,
         reference,
         Posting(Account.operator_payable(operator_org_id), Direction.DEBIT, amount),
+        Posting(Account.clearing(provider), Direction.CREDIT, amount),
+    )
+
+
+def payout_instructed(
+    *, idempotency_key: str, reference: str, operator_org_id: str, amount: Money
+) -> JournalTransaction:
+    """A bank payout to the operator, instructed: its payable moves to payouts in transit."""
+    return _transaction(
+        idempotency_key,
+        TransactionKind.PAYOUT,
+        reference,
+        Posting(Account.operator_payable(operator_org_id), Direction.DEBIT, amount),
+        Posting(PAYOUTS_IN_TRANSIT, Direction.CREDIT, amount),
+    )
+
+
+def payout_sent(
+    *, idempotency_key: str, reference: str, provider: str, amount: Money
+) -> JournalTransaction:
+    """The bank sent an instructed payout: the money leaves the exchange's account."""
+    return _transaction(
+        idempotency_key,
+        TransactionKind.PAYOUT,
+        reference,
+        Posting(PAYOUTS_IN_TRANSIT, Direction.DEBIT, amount),
         Posting(Account.clearing(provider), Direction.CREDIT, amount),
     )
 

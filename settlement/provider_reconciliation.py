@@ -5,7 +5,8 @@ record there should have its posting:
 
 - bank transfer: each receipt staff confirmed from the bank statement (``bank_receipts``) is the
   journal transaction ``bank-receipt:<bank line>``; each refund instruction (``bank_refunds``)
-  is the journal refund under the same idempotency key;
+  is the journal refund under the same idempotency key; each operator payout the bank sent
+  (``operator_payouts``) is the journal transaction ``payout:<reference>:sent``;
 - Stripe: each PaymentIntent of a payment attempt is the journal transaction
   ``stripe:<intent>:succeeded`` when (and only when) it succeeded, for what it received; the
   refunds Stripe holds for an intent add up to the journal's clearing credits for its order.
@@ -252,7 +253,7 @@ async def clearing_movements() -> list[ClearingMovement]:
 
 
 async def bank_records() -> list[tuple[ProviderRecord, datetime]]:
-    """Confirmed receipts and refund instructions, with when each was recorded."""
+    """Confirmed receipts, refund instructions and sent payouts, with when each was recorded."""
     async with transaction_connection() as connection:
         receipts = await connection.fetch(
             "SELECT r.bank_transaction_ref, r.amount_minor, r.currency, r.confirmed_at, "
@@ -262,6 +263,9 @@ async def bank_records() -> list[tuple[ProviderRecord, datetime]]:
             "SELECT f.id, f.idempotency_key, f.amount_minor, f.currency, f.requested_at, "
             "i.order_id FROM bank_refunds f "
             "JOIN bank_invoices i ON i.id = f.invoice_id ORDER BY f.requested_at")
+        payouts = await connection.fetch(
+            "SELECT reference, bank_transaction_ref, currency, amount_minor, sent_at "
+            "FROM operator_payouts WHERE sent_at IS NOT NULL ORDER BY sent_at")
     records = [(ProviderRecord(
         provider=BANK_TRANSFER, match_key=f"bank-receipt:{row['bank_transaction_ref']}",
         record=f"bank receipt on invoice {row['reference']}",
@@ -274,6 +278,12 @@ async def bank_records() -> list[tuple[ProviderRecord, datetime]]:
         reference=f"order:{row['order_id']}", currency=row["currency"].strip(),
         amount_minor=-int(row["amount_minor"]), status="instructed", money_moved=True),
         row["requested_at"]) for row in refunds]
+    records += [(ProviderRecord(
+        provider=BANK_TRANSFER, match_key=f"payout:{row['reference']}:sent",
+        record="operator payout", provider_id=row["bank_transaction_ref"],
+        reference=f"payout:{row['reference']}", currency=row["currency"].strip(),
+        amount_minor=-int(row["amount_minor"]), status="sent", money_moved=True),
+        row["sent_at"]) for row in payouts]
     return records
 
 

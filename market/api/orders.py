@@ -16,7 +16,7 @@ from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody
 from market.accounts.model import Role
 from market.api.access import AUTHENTICATED, Caller, roles
 from market.errors import InvalidInputError
-from market.trading import delivery, orders
+from market.trading import delivery, orders, refund_records, refunds
 
 Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=1000, pattern=r"\S")]
 Limit = Annotated[int, msgspec.Meta(ge=1, le=500)]
@@ -46,6 +46,21 @@ class OrderCreate(msgspec.Struct, forbid_unknown_fields=True):
 
 class RefundIn(msgspec.Struct, forbid_unknown_fields=True):
     reason: Reason
+    # Part of the price; absent: everything not refunded yet (a full refund).
+    amount_minor: Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)] | None = None
+
+
+class RefundOut(msgspec.Struct):
+    sequence: int
+    currency: str
+    amount_minor: int
+    fee_minor: int
+    operator_revenue_minor: int
+    after_settlement: bool
+    provider_refund_id: str | None
+    reason: str
+    leaf_index: int
+    refunded_at: datetime
 
 
 class TermOut(msgspec.Struct):
@@ -69,6 +84,9 @@ class QuoteOut(msgspec.Struct):
     revenue_period: str | None
     delivery_form: str
     payment_method: str
+    registration_code: str | None
+    # The peer exchange that registered the product, when it is listed here by recognition.
+    registered_at: str | None
 
 
 class PaymentOut(msgspec.Struct):
@@ -108,6 +126,9 @@ class OrderOut(msgspec.Struct):
     revenue_period: str | None
     payment: PaymentOut | None
     grant: GrantOut | None
+    refunded_minor: int
+    registration_code: str | None
+    registered_at: str | None
     expires_at: datetime
     created_at: datetime
     updated_at: datetime
@@ -138,7 +159,8 @@ def quote_out(quote: orders.Quote) -> QuoteOut:
         price_minor=quote.split.gross.amount_minor, fee_minor=quote.split.fee.amount_minor,
         operator_revenue_minor=quote.split.operator_revenue.amount_minor,
         revenue_period=None if quote.revenue_period is None else quote.revenue_period.label,
-        delivery_form=quote.delivery_form.value, payment_method=quote.payment_method.value)
+        delivery_form=quote.delivery_form.value, payment_method=quote.payment_method.value,
+        registration_code=quote.registration_code, registered_at=quote.registered_at)
 
 
 def grant_out(grant: delivery.Grant) -> GrantOut:
@@ -150,6 +172,7 @@ def grant_out(grant: delivery.Grant) -> GrantOut:
 
 async def order_out(order: orders.Order, client_secret: str | None = None) -> OrderOut:
     grant = await delivery.grant_for_order(order.id)
+    refunded = await refund_records.refunds_of(order.id)
     payment = None if order.payment_provider is None else PaymentOut(
         provider=order.payment_provider, reference=order.payment_reference,
         client_secret=client_secret)
@@ -162,7 +185,10 @@ async def order_out(order: orders.Order, client_secret: str | None = None) -> Or
         price_minor=order.gross_minor, fee_minor=order.fee_minor,
         operator_revenue_minor=order.operator_revenue_minor,
         revenue_period=order.revenue_period, payment=payment,
-        grant=None if grant is None else grant_out(grant), expires_at=order.expires_at,
+        grant=None if grant is None else grant_out(grant),
+        refunded_minor=sum(refund.portion.gross.amount_minor for refund in refunded),
+        registration_code=order.registration_code, registered_at=order.registered_at,
+        expires_at=order.expires_at,
         created_at=order.created_at, updated_at=order.updated_at)
 
 
@@ -227,11 +253,25 @@ class OrderController(Controller):
         return await order_out(await orders.accept(principal, order_id, now=_now()))
 
     @post("/{order_id:uuid}/refund", opt=roles(Role.STAFF), status_code=200,
-          summary="Refund a paid order in full (staff): journal, revenue, access grant")
+          summary="Refund a paid order, in part (amount_minor) or all that is left (staff): "
+                  "journal, revenue, and the access grant once nothing is left")
     async def refund_order(self, principal: Caller, order_id: FromPath[UUID],
                            order_config: Config, data: JSONBody[RefundIn]) -> OrderOut:
-        return await order_out(await orders.refund_order(
-            principal, order_id, order_config, reason=data.reason, now=_now()))
+        return await order_out(await refunds.refund_order(
+            principal, order_id, order_config, reason=data.reason,
+            amount_minor=data.amount_minor, now=_now()))
+
+    @get("/{order_id:uuid}/refunds", summary="The order's refunds with their fee and operator "
+                                             "shares and ledger leaves")
+    async def order_refunds(self, principal: Caller, order_id: FromPath[UUID]) -> list[RefundOut]:
+        await orders.get(principal, order_id)
+        return [RefundOut(
+            sequence=r.sequence, currency=r.portion.gross.currency,
+            amount_minor=r.portion.gross.amount_minor, fee_minor=r.portion.fee.amount_minor,
+            operator_revenue_minor=r.portion.operator_revenue.amount_minor,
+            after_settlement=r.after_settlement, provider_refund_id=r.provider_refund_id,
+            reason=r.reason, leaf_index=r.leaf_index, refunded_at=r.refunded_at)
+            for r in await refund_records.refunds_of(order_id)]
 
     @post("/{order_id:uuid}/credential", opt=roles(Role.BUYER), status_code=200,
           summary="Issue the access credential of a delivered order (buyer); shown once, a "

@@ -9,13 +9,14 @@ from typing import Annotated, Any
 from uuid import UUID
 
 import msgspec
-from litestar import Controller, Request, Router, post, put
+from litestar import Controller, Request, Router, get, post, put
 from litestar.di import NamedDependency, Provide
 from litestar.exceptions import HTTPException
 from litestar.params import FromPath, JSONBody
 
 from market.accounts.model import Role
 from market.api.access import AUTHENTICATED, Caller, provide_principal, public, roles
+from market.api.clearances import ClearanceController
 from market.api.orders import (
     Config,
     GrantOut,
@@ -24,9 +25,10 @@ from market.api.orders import (
     grant_out,
     order_out,
 )
-from market.errors import InvalidInputError
+from market.api.payouts import PayoutController
+from market.errors import ConflictError, InvalidInputError
 from market.settings import Settings
-from market.trading import delivery, orders
+from market.trading import delivery, late_payments, orders
 from settlement import caps_service, eligibility_store
 from settlement.caps import (
     ChargingUnit,
@@ -37,6 +39,7 @@ from settlement.caps import (
     RevenuePeriod,
 )
 from settlement.money import Money
+from settlement.payments import bank_transfer
 from settlement.payments.bank_transfer import BankTransferProvider
 from settlement.payments.provider import PaymentStatus
 from settlement.payments.webhooks import (
@@ -69,7 +72,20 @@ class BankReceiptOut(msgspec.Struct):
     due_minor: int
     overpaid_minor: int
     paid: bool
+    # Closed: the order was cancelled or expired, so everything received is credit to refund.
+    closed: bool
+    credit_minor: int
     order: OrderOut | None
+
+
+class BankCreditOut(msgspec.Struct):
+    reference: str
+    order_id: str
+    buyer_org_id: str
+    currency: str
+    received_minor: int
+    closed: bool
+    credit_minor: int
 
 
 class FeeCapIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -158,6 +174,14 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _credit_out(invoice: bank_transfer.InvoiceState) -> BankCreditOut:
+    return BankCreditOut(
+        reference=invoice.reference, order_id=invoice.order_id,
+        buyer_org_id=invoice.buyer_org_id, currency=invoice.amount.currency,
+        received_minor=invoice.received.amount_minor, closed=invoice.closed,
+        credit_minor=invoice.credit_to_refund.amount_minor)
+
+
 def _purpose(value: str) -> Purpose:
     # The wire uses the catalog's vocabulary ("industry"); settlement says industry_development.
     mapped = "industry_development" if value == "industry" else value
@@ -194,8 +218,11 @@ class PaymentController(Controller):
             raise HTTPException(status_code=503, detail="card payments are not configured") \
                 from error
         if isinstance(outcome, PaymentUpdated) and outcome.status is PaymentStatus.SUCCEEDED:
-            await orders.payment_confirmed(outcome.order_id, order_config,
-                                           actor=f"stripe:{outcome.event_id}", now=_now())
+            order = await orders.payment_confirmed(outcome.order_id, order_config,
+                                                   actor=f"stripe:{outcome.event_id}", now=_now())
+            if order is not None:
+                await late_payments.refund_unapplied_card_payments(
+                    order.id, order_config, actor=f"stripe:{outcome.event_id}")
         return WebhookOut(received=True, outcome=type(outcome).__name__)
 
     @post("/payments/bank-transfer/receipts", opt=roles(Role.STAFF), status_code=200,
@@ -220,7 +247,31 @@ class PaymentController(Controller):
             amount_minor=invoice.amount.amount_minor,
             received_minor=invoice.received.amount_minor, due_minor=invoice.due.amount_minor,
             overpaid_minor=invoice.overpaid.amount_minor, paid=invoice.is_paid,
+            closed=invoice.closed, credit_minor=invoice.credit_to_refund.amount_minor,
             order=None if order is None else await order_out(order))
+
+    @get("/payments/bank-transfer/credits", opt=roles(Role.STAFF),
+         summary="Bank money owed back to buyers: over-payments and money that arrived for "
+                 "cancelled or expired orders (staff)")
+    async def bank_credits(self) -> list[BankCreditOut]:
+        return [_credit_out(invoice) for invoice in await bank_transfer.invoices_with_credit()]
+
+    @post("/payments/bank-transfer/invoices/{reference:str}/refund-credit",
+          opt=roles(Role.STAFF), status_code=200,
+          summary="Refund an invoice's credit to the buyer from the bank account (staff)")
+    async def refund_bank_credit(self, principal: Caller, order_config: Config,
+                                 reference: FromPath[str]) -> BankCreditOut:
+        provider = order_config.providers[orders.PaymentMethod.BANK_TRANSFER]
+        assert isinstance(provider, BankTransferProvider)
+        async with orders.settlement_rules():
+            if not bank_transfer.is_valid_reference(reference):
+                raise InvalidInputError(f"{reference!r} is not a valid invoice reference",
+                                        field="reference")
+            refunded = await provider.refund_overpayment(
+                reference, actor=f"{principal.role.value}:{principal.organisation_id}")
+            if refunded is None:
+                raise ConflictError("the invoice holds no credit to refund", field="reference")
+            return _credit_out(await provider.invoice(reference))
 
     @post("/caps/fee-caps", opt=roles(Role.REGULATOR), status_code=201,
           summary="Approve a version of an upper-limit fee (上限收费标准) (regulator)")
@@ -300,7 +351,8 @@ def orders_router(settings: Settings) -> Router:
     app-wide dependency: ordering an offer needs it too)."""
     return Router(
         path="/",
-        route_handlers=[OrderController, PaymentController],
+        route_handlers=[OrderController, PaymentController, ClearanceController,
+                        PayoutController],
         dependencies={
             "principal": Provide(provide_principal, sync_to_thread=False),
             "stripe_webhook_secret": Provide(lambda: settings.stripe_webhook_secret,

@@ -7,14 +7,14 @@ Also the staff's reconciliation of the journal against the payment providers
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
 import msgspec
 from litestar import Controller, Response, get
 from litestar.di import Provide
-from litestar.params import FromPath, QueryParameter
+from litestar.params import FromPath, FromQuery, QueryParameter
 
 from market.accounts.model import Role
 from market.api.access import Caller, provide_principal, roles
@@ -22,6 +22,7 @@ from market.settings import Settings
 from market.trading import statements
 from settlement import provider_reconciliation
 from settlement.payments.stripe_provider import StripeProvider
+from settlement.payouts import Payout
 
 Format = Annotated[Literal["json", "csv"], QueryParameter(name="format", required=False)]
 _CSV_SUFFIX = ".csv"
@@ -53,6 +54,24 @@ class LineOut(msgspec.Struct):
     net_after_refunds_minor: int
 
 
+class PayoutOut(msgspec.Struct):
+    reference: str
+    currency: str
+    amount_minor: int
+    period: str | None
+    instructed_at: datetime
+    bank_transaction_ref: str | None
+    sent_on: date | None
+
+
+def payout_out(payout: Payout) -> PayoutOut:
+    return PayoutOut(
+        reference=payout.reference, currency=payout.amount.currency,
+        amount_minor=payout.amount.amount_minor, period=payout.period,
+        instructed_at=payout.instructed_at, bank_transaction_ref=payout.bank_transaction_ref,
+        sent_on=payout.sent_on)
+
+
 class StatementOut(msgspec.Struct):
     operator_id: UUID
     period: str
@@ -61,6 +80,8 @@ class StatementOut(msgspec.Struct):
     period_end: datetime
     totals: list[TotalsOut]
     lines: list[LineOut]
+    # Bank payouts to the operator instructed in the period.
+    payouts: list[PayoutOut]
 
 
 def statement_out(statement: statements.Statement) -> StatementOut:
@@ -81,7 +102,8 @@ def statement_out(statement: statements.Statement) -> StatementOut:
             refunded_fee_minor=line.refunded_fee_minor,
             refunded_net_minor=line.refunded_net_minor,
             net_after_refunds_minor=line.net_after_refunds_minor)
-            for line in statement.lines])
+            for line in statement.lines],
+        payouts=[payout_out(payout) for payout in statement.payouts])
 
 
 def statement_controller(settings: Settings) -> type[Controller]:
@@ -159,7 +181,7 @@ def reconciliation_controller(settings: Settings) -> type[Controller]:
 
         @get("/", opt=roles(Role.STAFF),
              summary="Every difference between the journal and the payment providers (staff)")
-        async def reconciliation(self, period: str) -> ReconciliationOut:
+        async def reconciliation(self, period: FromQuery[str]) -> ReconciliationOut:
             parsed = statements.parse_period(period)
             start, end = statements.period_window(parsed, zone)
             report = await provider_reconciliation.reconcile(

@@ -12,12 +12,12 @@ Placing an order is one transaction: the listing and its operator's authorizatio
 purpose, grade and (for free use) eligibility, the price from the listing checked again against
 the cap in force, the fee split, the operator's revenue reserved under its ceiling (a row lock,
 so concurrent orders cannot overshoot), the order row, and the ledger leaf last. Every later
-state change is its own transaction ending in its own ledger leaf. Payment providers are called
-only after a commit (``settlement.payments.attempts``), never while a lock is held.
+state change is its own transaction ending in its own ledger leaf. Outside payment providers
+(Stripe) are called only after a commit (``settlement.payments.attempts``), never while a lock is
+held; a bank transfer invoice, a row of ours, is written in the placing transaction.
 
-Buyer clearance: the exchange keeps no clearance register yet, so every enterprise buyer counts
-as cleared for general data only (``listings.product.buyer_may_receive``); important data is
-refused until a register exists.
+Buyer clearance: a product's grade must be within the buyer's clearance in force
+(``market.trading.clearances``, the register staff keep).
 """
 
 from __future__ import annotations
@@ -40,9 +40,9 @@ from piccolo.table import Table
 from ledger.log import append_record
 from listings import repository as listings_repository
 from listings.authorization import AuthorizationState
-from listings.domains import ChargingUnit, DeliveryForm, Grade, Purpose
+from listings.domains import ChargingUnit, DeliveryForm, Purpose
 from listings.errors import DomainValueError
-from listings.product import ProductState, buyer_may_receive
+from listings.product import ProductState
 from market.accounts.model import OrganisationKind, Principal, Role
 from market.errors import (
     ConflictError,
@@ -52,10 +52,10 @@ from market.errors import (
     PermissionDeniedError,
 )
 from market.settings import Settings
-from market.trading import delivery
+from market.trading import clearances, delivery, refund_records
 from market.trading.order_tables import connection
 from settlement import caps as settlement_caps
-from settlement import caps_service, caps_store, eligibility_store, journal_store
+from settlement import caps_service, eligibility_store, journal_store
 from settlement.errors import (
     IdempotencyConflictError,
     IneligibleForFreeUseError,
@@ -64,15 +64,14 @@ from settlement.errors import (
     UnknownRecordError,
 )
 from settlement.fees import ServiceFeePolicy, Split, price_order, split
-from settlement.journal import order_settled, refund, settled_refund
+from settlement.journal import order_settled
 from settlement.money import Money
-from settlement.payments import attempts
+from settlement.payments import attempts, bank_transfer
 from settlement.payments.bank_transfer import BankTransferProvider
 from settlement.payments.provider import PaymentProvider, PaymentRequest, PaymentStatus
 from settlement.payments.stripe_provider import StripeProvider
 
 LEDGER_KIND = "trading.order"
-BUYER_CLEARANCE = Grade.GENERAL
 
 
 class OrderState(StrEnum):
@@ -184,8 +183,14 @@ class Quote:
     cap: Money | None
     split: Split
     revenue_period: settlement_caps.RevenuePeriod | None
+    # Read with the quote, so that placing the order reserves under it without reading again.
+    ceiling_position: caps_service.CeilingStatus | None
     delivery_form: DeliveryForm
     payment_method: PaymentMethod
+    # The product's registration code, and the peer exchange that registered it when it is
+    # listed here by recognition (None: registered here), so a trade names both on the ledger.
+    registration_code: str | None = None
+    registered_at: str | None = None
 
 
 @dataclass(frozen=True)
@@ -215,6 +220,8 @@ class Order:
     # Card orders of an operator with a Stripe connected account: the account the charge
     # transfers the operator's share to (a destination charge), pinned when the order is placed.
     payment_destination: str | None = None
+    registration_code: str | None = None
+    registered_at: str | None = None
 
     @property
     def split(self) -> Split:
@@ -223,7 +230,12 @@ class Order:
 
     @property
     def reference(self) -> str:
-        return f"order:{self.id}"
+        return order_reference(self.id)
+
+
+def order_reference(order_id: uuid.UUID) -> str:
+    """How the ledger, the journal and payment providers name an order."""
+    return f"order:{order_id}"
 
 
 @dataclass(frozen=True)
@@ -245,7 +257,8 @@ def _order(row: Any) -> Order:
         revenue_period=row["revenue_period"], state=OrderState(row["state"]),
         payment_provider=row["payment_provider"], payment_reference=row["payment_reference"],
         expires_at=row["expires_at"], created_at=row["created_at"], updated_at=row["updated_at"],
-        payment_destination=row.get("payment_destination"))
+        payment_destination=row.get("payment_destination"),
+        registration_code=row.get("registration_code"), registered_at=row.get("registered_at"))
 
 
 def _settlement_purpose(purpose: Purpose) -> settlement_caps.Purpose:
@@ -283,16 +296,11 @@ def _check_request(request: OrderRequest, config: OrderConfig, today: date) -> t
     return purpose, unit, method
 
 
-async def _revenue_period(operator_id: str, today: date) -> settlement_caps.RevenuePeriod:
-    """The operator's ceiling period containing ``today``: a month if one is approved for it,
-    else the year (the pricing authority approves either)."""
-    async with connection() as conn:
-        ceilings = await caps_store.latest_ceilings(conn, operator_id)
-    for granularity in (settlement_caps.PeriodGranularity.MONTH,
-                        settlement_caps.PeriodGranularity.YEAR):
-        period = settlement_caps.RevenuePeriod.containing(today, granularity)
-        if period.label in ceilings:
-            return period
+async def _ceiling_position(operator_id: str, today: date) -> caps_service.CeilingStatus:
+    """The operator's position under its ceiling in the period containing ``today``."""
+    position = await caps_service.position_on(operator_id, today)
+    if position is not None:
+        return position
     raise ConflictError(
         f"the operator has no approved maximum permitted revenue for {today:%Y-%m} or "
         f"{today:%Y}, so it cannot take paid orders", field="product_id")
@@ -308,10 +316,7 @@ async def quote(buyer: Principal, request: OrderRequest, config: OrderConfig, *,
     if purpose not in product.permitted_purposes:
         raise InvalidInputError(f"{purpose.value} use is not permitted for this product",
                                 field="purpose")
-    if not buyer_may_receive(product.grade, BUYER_CLEARANCE):
-        raise PermissionDeniedError(
-            f"{product.grade.value} data is delivered only to buyers cleared for it",
-            field="product_id")
+    await clearances.check_buyer_may_receive(buyer.organisation_id, product.grade, today)
     price = product.price_for(purpose, unit)
     if price is None:
         raise InvalidInputError(f"the product has no {unit.value} price for {purpose.value}",
@@ -331,25 +336,32 @@ async def quote(buyer: Principal, request: OrderRequest, config: OrderConfig, *,
                                  unit_price=unit_price, today=today)
         gross = price_order(unit_price, request.quantity)
         shares = split(gross, config.fee_policy)
-    period = None
+    position = None
     if shares.operator_revenue.is_positive:
-        period = await _revenue_period(str(record.operator_id), today)
+        position = await _ceiling_position(str(record.operator_id), today)
     return Quote(product_id=record.id, operator_org_id=record.operator_id, purpose=purpose,
                  unit=unit, quantity=request.quantity, term_start=request.term_start,
                  term_end=request.term_end, unit_price=unit_price, cap=cap, split=shares,
-                 revenue_period=period, delivery_form=product.delivery_form,
-                 payment_method=method)
+                 revenue_period=None if position is None else position.period,
+                 ceiling_position=position, delivery_form=product.delivery_form,
+                 payment_method=method,
+                 registration_code=None if record.registration_code is None
+                 else str(record.registration_code),
+                 registered_at=product.recognised_from)
 
 
 async def _orderable_product(product_id: uuid.UUID,
                              today: date) -> listings_repository.ProductRecord:
     """The product, if it is listed and its operator's authorization is active and covers it."""
-    record = await listings_repository.get_product(product_id)
-    if record is None or record.product.state is not ProductState.LISTED:
+    found = await listings_repository.get_product_with_authorization(product_id)
+    if found is None or found[0].product.state is not ProductState.LISTED:
         raise NotFoundError("no such listed product", field="product_id")
+    record, authorization = found
     product = record.product
-    authorization = None if record.authorization_id is None \
-        else await listings_repository.get_authorization(record.authorization_id)
+    if product.recognised_from is not None:
+        # Listed on a peer's registration: the authorization is that exchange's, watched by
+        # market.peering.recognitions, which delists here when it ends there.
+        return record
     if authorization is None or authorization.authorization.state is not AuthorizationState.ACTIVE:
         raise ConflictError("the operator's authorization for this product is not active",
                             field="product_id")
@@ -403,6 +415,7 @@ async def _record_change(order: Order, from_state: OrderState | None, to_state: 
             "fee_minor": str(order.fee_minor),
             "operator_revenue_minor": str(order.operator_revenue_minor),
             "revenue_period": order.revenue_period, "detail": detail,
+            **_registration(order),
         },
         recorded_at=now)
     async with connection() as conn:
@@ -411,6 +424,16 @@ async def _record_change(order: Order, from_state: OrderState | None, to_state: 
             "leaf_index, occurred_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
             order.id, None if from_state is None else from_state.value, to_state.value, actor,
             detail, leaf.leaf_index, now)
+
+
+def _registration(order: Order) -> dict[str, str]:
+    """A trade names the code it is made under and, for a product registered at a peer
+    exchange, that exchange (互认互通: the trade is provable with the peer's code)."""
+    named = {} if order.registration_code is None \
+        else {"registration_code": order.registration_code}
+    if order.registered_at is not None:
+        named["registered_at"] = order.registered_at
+    return named
 
 
 def _actor(principal: Principal) -> str:
@@ -462,7 +485,7 @@ async def after_placement(order: Order, *, created: bool, config: OrderConfig,
     """After the placing transaction commits: start the payment of an unpaid order, or deliver
     a free one (also on a replay after a crash before either happened)."""
     client_secret = None
-    if order.state is OrderState.AWAITING_PAYMENT:
+    if order.state is OrderState.AWAITING_PAYMENT and not _started_with_order(order, config):
         order, client_secret = await start_payment(order, config)
     elif order.state is OrderState.PAID:
         order = await deliver(order.id, config, now=now)
@@ -486,39 +509,54 @@ async def _insert(buyer: Principal, request: OrderRequest, key: str, fingerprint
                   config: OrderConfig, *, now: datetime) -> Order:
     offer = await quote(buyer, request, config, now=now)
     shares = offer.split
-    if offer.revenue_period is not None:
-        async with settlement_rules():
-            fits = await caps_service.reserve_revenue(
-                str(offer.operator_org_id), offer.revenue_period, shares.operator_revenue)
-        if not fits:
-            raise ConflictError(
-                f"the operator's maximum permitted revenue for {offer.revenue_period.label} "
-                "has no room for this order", field="quantity")
     # A free order needs no payment: it is placed already paid (有条件无偿).
     state = OrderState.PAID if shares.gross.is_zero else OrderState.AWAITING_PAYMENT
     destination = None
     if offer.payment_method is PaymentMethod.CARD and not shares.gross.is_zero:
         connected = await connected_account_of(offer.operator_org_id)
         destination = None if connected is None else connected.account_id
+    order_id = uuid.uuid4()
+    provider = None if shares.gross.is_zero else config.providers[offer.payment_method]
+    payment_reference = None
+    if provider is not None and provider.in_database:
+        # Started here, before the contended locks, so that the order and its payment (a bank
+        # transfer invoice) commit together and nothing is left for after the commit.
+        async with settlement_rules():
+            payment = await attempts.start_payment(provider, _payment_request(
+                order_id, buyer.organisation_id, shares, destination))
+        payment_reference = payment.provider_payment_id
     async with connection() as conn:
         row = await conn.fetchrow(
             "INSERT INTO trading_orders (id, buyer_org_id, placed_by, operator_org_id, "
             "product_id, purpose, unit, quantity, term_start, term_end, currency, "
             "unit_price_minor, cap_minor, gross_minor, fee_minor, operator_revenue_minor, "
             "revenue_period, state, payment_provider, idempotency_key, request_fingerprint, "
-            "expires_at, created_at, updated_at, payment_destination) VALUES ($1, $2, $3, $4, "
-            "$5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, "
-            "$22, $23, $23, $24) RETURNING *",
-            uuid.uuid4(), buyer.organisation_id, buyer.user_id, offer.operator_org_id,
+            "expires_at, created_at, updated_at, payment_destination, payment_reference, "
+            "registration_code, registered_at) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, "
+            "$17, $18, $19, $20, $21, $22, $23, $23, $24, $25, $26, $27) RETURNING *",
+            order_id, buyer.organisation_id, buyer.user_id, offer.operator_org_id,
             offer.product_id, offer.purpose.value, offer.unit.value, offer.quantity,
             offer.term_start, offer.term_end, shares.gross.currency,
             offer.unit_price.amount_minor, None if offer.cap is None else offer.cap.amount_minor,
             shares.gross.amount_minor, shares.fee.amount_minor,
             shares.operator_revenue.amount_minor,
             None if offer.revenue_period is None else offer.revenue_period.label, state.value,
-            None if shares.gross.is_zero else config.providers[offer.payment_method].name,
-            key, fingerprint, now + config.unpaid_ttl, now, destination)
+            None if provider is None else provider.name, key, fingerprint,
+            now + config.unpaid_ttl, now, destination, payment_reference,
+            offer.registration_code, offer.registered_at)
     order = _order(row)
+    # The contended locks come last, each held from here to the commit: the operator's revenue
+    # counter (a refusal rolls the order row back), then the ledger head.
+    if offer.ceiling_position is not None:
+        async with settlement_rules():
+            fits = await caps_service.reserve_within(offer.ceiling_position,
+                                                     shares.operator_revenue)
+        if not fits:
+            raise ConflictError(
+                "the operator's maximum permitted revenue for "
+                f"{offer.ceiling_position.period.label} has no room for this order",
+                field="quantity")
     await _record_change(order, None, state, actor=_actor(buyer),
                          detail="placed; contract terms accepted", now=now)
     return order
@@ -527,21 +565,12 @@ async def _insert(buyer: Principal, request: OrderRequest, key: str, fingerprint
 async def start_payment(order: Order, config: OrderConfig) -> tuple[Order, str | None]:
     """Create (or find again, after a crash or a replay) the provider payment of an unpaid
     order: a bank transfer invoice with its reference, or a Stripe PaymentIntent."""
-    provider = next((p for p in config.providers.values() if p.name == order.payment_provider),
-                    None)
+    provider = _provider_of(order, config)
     if provider is None:
         raise ConflictError(f"payment provider {order.payment_provider} is not configured",
                             field="payment_method")
-    # A destination charge keeps exactly the exchange's service fee, which the fee policy
-    # capped when the order was priced (fees.split), and transfers the rest to the operator.
-    request = PaymentRequest(
-        order_id=str(order.id), buyer_org_id=str(order.buyer_org_id),
-        amount=Money(order.gross_minor, order.currency),
-        idempotency_key=attempts.payment_idempotency_key(str(order.id)),
-        description=order.reference,
-        connected_account=order.payment_destination,
-        application_fee=None if order.payment_destination is None
-        else Money(order.fee_minor, order.currency))
+    request = _payment_request(order.id, order.buyer_org_id, order.split,
+                               order.payment_destination)
     async with settlement_rules():
         payment = await attempts.start_payment(provider, request)
     if order.payment_reference != payment.provider_payment_id:
@@ -551,6 +580,30 @@ async def start_payment(order: Order, config: OrderConfig) -> tuple[Order, str |
                 order.id, payment.provider_payment_id)
         order = _order(row)
     return order, payment.client_secret
+
+
+def _payment_request(order_id: uuid.UUID, buyer_org_id: uuid.UUID, shares: Split,
+                     destination: str | None) -> PaymentRequest:
+    # A destination charge keeps exactly the exchange's service fee, which the fee policy
+    # capped when the order was priced (fees.split), and transfers the rest to the operator.
+    return PaymentRequest(
+        order_id=str(order_id), buyer_org_id=str(buyer_org_id), amount=shares.gross,
+        idempotency_key=attempts.payment_idempotency_key(str(order_id)),
+        description=order_reference(order_id), connected_account=destination,
+        application_fee=None if destination is None else shares.fee)
+
+
+def _provider_of(order: Order, config: OrderConfig) -> PaymentProvider | None:
+    return next((p for p in config.providers.values() if p.name == order.payment_provider),
+                None)
+
+
+def _started_with_order(order: Order, config: OrderConfig) -> bool:
+    """Whether the order's payment was started in the transaction that placed it (see
+    ``_insert``), so that a replay has nothing left to start."""
+    provider = _provider_of(order, config)
+    return order.payment_reference is not None and provider is not None \
+        and provider.in_database
 
 
 async def _locked(conn: Any, order_id: uuid.UUID) -> Order | None:
@@ -666,6 +719,13 @@ async def _release(order: Order) -> None:
             Money(order.operator_revenue_minor, order.currency))
 
 
+async def _close_payment(order: Order, reason: str) -> None:
+    """An order that can no longer be paid closes its bank invoice, so that money arriving
+    later is the buyer's credit to refund, never a payment of it."""
+    if order.payment_provider == bank_transfer.PROVIDER_NAME and order.payment_reference:
+        await bank_transfer.close_invoice(order.payment_reference, reason=reason)
+
+
 async def _money_received(order: Order) -> bool:
     return any(attempt.status in (PaymentStatus.PROCESSING, PaymentStatus.SUCCEEDED)
                for attempt in await attempts.attempts_for_order(str(order.id)))
@@ -682,6 +742,7 @@ async def cancel(buyer: Principal, order_id: uuid.UUID, *, now: datetime) -> Ord
             raise ConflictError("money has been received for this order; ask staff for a "
                                 "refund instead", field="state")
         await _release(order)
+        await _close_payment(order, "order cancelled by the buyer")
         return await _move(conn, order, OrderState.CANCELLED, actor=_actor(buyer),
                            detail="cancelled by the buyer", now=now)
 
@@ -713,55 +774,11 @@ async def settle(order_id: uuid.UUID, *, now: datetime) -> Order:
                 await journal_store.post(order_settled(
                     idempotency_key=f"{order.reference}:settled", reference=order.reference,
                     buyer_org_id=str(order.buyer_org_id),
-                    operator_org_id=str(order.operator_org_id), split=order.split),
+                    operator_org_id=str(order.operator_org_id),
+                    split=await refund_records.remaining_split(order.id, order.split)),
                     actor="system:settlement")
         return await _move(conn, order, OrderState.COMPLETED, actor="system:settlement",
                            detail="settled", now=now)
-
-
-async def refund_order(staff: Principal, order_id: uuid.UUID, config: OrderConfig, *,
-                       reason: str, now: datetime) -> Order:
-    """Staff refund a paid order in full: the provider gives the money back (called first,
-    outside any transaction, under a deterministic key so a retry never refunds twice), then
-    one transaction posts the journal entry, releases the operator's revenue, revokes the
-    access grant and moves the order to refunded."""
-    order = await get(staff, order_id)
-    if order.state is OrderState.REFUNDED:
-        return order
-    if order.state not in REFUNDABLE:
-        raise ConflictError(f"an order that is {order.state.value} cannot be refunded",
-                            field="state")
-    refund_key = f"{order.reference}:refund"
-    if order.gross_minor > 0 and order.payment_reference is not None:
-        provider = next(p for p in config.providers.values() if p.name == order.payment_provider)
-        async with settlement_rules():
-            await provider.refund(order.payment_reference,
-                                  Money(order.gross_minor, order.currency),
-                                  idempotency_key=refund_key, reason=reason)
-    async with connection() as conn:
-        order = await _locked(conn, order_id) or order
-        if order.state is OrderState.REFUNDED:
-            return order
-        if order.state not in REFUNDABLE:
-            raise ConflictError(f"an order that is {order.state.value} cannot be refunded",
-                                field="state")
-        if order.gross_minor > 0 and order.payment_provider is not None:
-            async with settlement_rules():
-                if order.state is OrderState.COMPLETED:
-                    entry = settled_refund(
-                        idempotency_key=refund_key, reference=order.reference,
-                        operator_org_id=str(order.operator_org_id),
-                        provider=order.payment_provider, portion=order.split)
-                else:
-                    entry = refund(idempotency_key=refund_key, reference=order.reference,
-                                   buyer_org_id=str(order.buyer_org_id),
-                                   provider=order.payment_provider,
-                                   amount=Money(order.gross_minor, order.currency))
-                await journal_store.post(entry, actor=_actor(staff))
-        await _release(order)
-        await delivery.revoke_for_order(order.id, reason=f"refunded: {reason}"[:1000], now=now)
-        return await _move(conn, order, OrderState.REFUNDED, actor=_actor(staff),
-                           detail=f"refunded: {reason}"[:1000], now=now)
 
 
 async def expire_unpaid(config: OrderConfig, *, now: datetime) -> list[uuid.UUID]:
@@ -791,6 +808,7 @@ async def expire_unpaid(config: OrderConfig, *, now: datetime) -> list[uuid.UUID
             if await _money_received(order):
                 continue
             await _release(order)
+            await _close_payment(order, "order expired unpaid")
             await _move(conn, order, OrderState.EXPIRED, actor="system:expiry",
                         detail="unpaid at the payment deadline", now=now)
         expired.append(order_id)
@@ -804,6 +822,12 @@ async def revoke_grants_of_ended_authorizations(*, now: datetime) -> int:
     ended: list[uuid.UUID] = []
     for product_id in await delivery.active_grant_products():
         record = await listings_repository.get_product(product_id)
+        if record is not None and record.product.recognised_from is not None:
+            # The authorization is the registering exchange's; its end reaches here as the
+            # withdrawal of the recognition, which delists the product "by the registry".
+            if record.delisted_by == "registry":
+                ended.append(product_id)
+            continue
         authorization = None if record is None or record.authorization_id is None \
             else await listings_repository.get_authorization(record.authorization_id)
         if authorization is None or authorization.authorization.state in (

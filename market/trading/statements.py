@@ -7,6 +7,9 @@ its shares back in the period the refund is posted. An order paid and refunded b
 never reached the operator, so it is not on the statement; nor are placed or paid but unaccepted
 orders. A reversal counts as the negative of the transaction it reverses.
 
+Bank payouts to the operator instructed in the period are listed beside the orders
+(``payouts``): what the exchange paid out of the operator's payable, by reference.
+
 The orders table is read only to tie each ``order:<id>`` journal reference to its operator and
 product (an order whose fee takes the whole price posts nothing to the operator's account, so
 the account alone would miss it).
@@ -18,7 +21,7 @@ import csv
 import io
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -29,6 +32,7 @@ from market.trading.order_tables import connection
 from settlement.caps import RevenuePeriod
 from settlement.errors import SettlementError
 from settlement.journal import Account, AccountKind, Direction, TransactionKind
+from settlement.payouts import Payout, payouts_of
 
 
 def parse_period(label: str) -> RevenuePeriod:
@@ -109,6 +113,7 @@ class Statement:
     period_end: datetime
     totals: tuple[StatementTotals, ...]
     lines: tuple[StatementLine, ...] = field(default=())
+    payouts: tuple[Payout, ...] = field(default=())
 
 
 def build_statement(operator_id: uuid.UUID, period: RevenuePeriod, zone: ZoneInfo,
@@ -203,7 +208,9 @@ async def statement_for(principal: Principal, operator_id: uuid.UUID, period_lab
     start, end = period_window(period, zone)
     async with connection() as conn:
         rows = await conn.fetch(_MOVEMENTS, operator_id, start, end)
-    return build_statement(operator_id, period, zone, [_movement(row) for row in rows])
+    statement = build_statement(operator_id, period, zone, [_movement(row) for row in rows])
+    return replace(statement, payouts=tuple(
+        await payouts_of(str(operator_id), since=start, until=end)))
 
 
 CSV_COLUMNS = ("period", "operator_id", "order_id", "product_id", "order_state", "currency",

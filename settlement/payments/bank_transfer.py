@@ -4,6 +4,9 @@ buyer quotes on the transfer; staff confirm each receipt from the bank statement
 - Partial payment: receipts add up; the invoice is paid once they reach its amount.
 - Over-payment: the excess stays on the buyer's journal account as a credit, which staff refund
   (``refund_overpayment``), so nothing the buyer sent is ever lost track of.
+- Late money: when an order is cancelled or expires its invoice is closed (``close_invoice``);
+  whatever arrives on a closed invoice is all over-payment, the buyer's credit to refund, and
+  never pays the order.
 - Each confirmed receipt posts ``order_payment_received`` to the journal (and so the ledger) in
   the same transaction; the bank statement line id makes a receipt confirmed twice count once.
 """
@@ -80,23 +83,31 @@ class InvoiceState:
     amount: Money
     received: Money
     refunded: Money
+    # Refunded of the buyer's credit (over-payment), as opposed to refunds of the order.
+    refunded_credit: Money
+    closed: bool = False
+
+    @property
+    def payable(self) -> Money:
+        """What the invoice still takes as payment: nothing once it is closed."""
+        return Money.zero(self.amount.currency) if self.closed else self.amount
 
     @property
     def is_paid(self) -> bool:
-        return self.received >= self.amount
+        return not self.closed and self.received >= self.amount
 
     @property
     def due(self) -> Money:
-        return max(self.amount - self.received, Money.zero(self.amount.currency))
+        return max(self.payable - self.received, Money.zero(self.amount.currency))
 
     @property
     def overpaid(self) -> Money:
-        return max(self.received - self.amount, Money.zero(self.amount.currency))
+        return max(self.received - self.payable, Money.zero(self.amount.currency))
 
     @property
     def credit_to_refund(self) -> Money:
-        """Over-payment not refunded yet (refunds count against the over-payment first)."""
-        return max(self.overpaid - self.refunded, Money.zero(self.amount.currency))
+        """Over-payment not refunded yet."""
+        return max(self.overpaid - self.refunded_credit, Money.zero(self.amount.currency))
 
     @property
     def status(self) -> PaymentStatus:
@@ -125,7 +136,10 @@ async def _state(connection: Any, where: str, value: object) -> InvoiceState:
         "(SELECT COALESCE(sum(amount_minor), 0) FROM bank_receipts r WHERE r.invoice_id = i.id)"
         " AS received_minor, "
         "(SELECT COALESCE(sum(amount_minor), 0) FROM bank_refunds f WHERE f.invoice_id = i.id)"
-        " AS refunded_minor "
+        " AS refunded_minor, "
+        "(SELECT COALESCE(sum(amount_minor), 0) FROM bank_refunds f WHERE f.invoice_id = i.id "
+        "AND f.of_credit) AS refunded_credit_minor, "
+        "EXISTS (SELECT 1 FROM bank_invoice_closures c WHERE c.invoice_id = i.id) AS closed "
         f"FROM bank_invoices i WHERE {where} = $1",
         value,
     )
@@ -137,6 +151,8 @@ async def _state(connection: Any, where: str, value: object) -> InvoiceState:
         buyer_org_id=row["buyer_org_id"], amount=Money(row["amount_minor"], currency),
         received=Money(int(row["received_minor"]), currency),
         refunded=Money(int(row["refunded_minor"]), currency),
+        refunded_credit=Money(int(row["refunded_credit_minor"]), currency),
+        closed=row["closed"],
     )
 
 
@@ -155,6 +171,11 @@ class BankTransferProvider:
     @property
     def name(self) -> str:
         return PROVIDER_NAME
+
+    @property
+    def in_database(self) -> bool:
+        # An invoice is a row of ours; the buyer's bank is never called.
+        return True
 
     async def create_payment(self, request: PaymentRequest) -> ProviderPayment:
         if request.connected_account is not None:
@@ -249,7 +270,7 @@ class BankTransferProvider:
             return ReceiptOutcome(after, receipt_id, recorded=True, became_paid=became_paid)
 
     async def refund(self, provider_payment_id: str, amount: Money, *, idempotency_key: str,
-                     reason: str) -> ProviderRefund:
+                     reason: str, of_credit: bool = False) -> ProviderRefund:
         """Record a refund instruction for staff to pay from the bank account; at most what was
         received and not yet refunded. The journal entry is the caller's (it knows whether the
         order was settled)."""
@@ -283,25 +304,52 @@ class BankTransferProvider:
             refund_id = uuid.uuid4()
             await connection.execute(
                 "INSERT INTO bank_refunds (id, invoice_id, idempotency_key, amount_minor, "
-                "currency, reason) VALUES ($1, $2, $3, $4, $5, $6)",
+                "currency, reason, of_credit) VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 refund_id, locked["id"], idempotency_key, amount.amount_minor, amount.currency,
-                reason[:200])
+                reason[:200], of_credit)
         return ProviderRefund(PROVIDER_NAME, str(refund_id), reference, amount, "instructed")
 
     async def refund_overpayment(self, reference: str, *, actor: str) -> ProviderRefund | None:
-        """Refund the invoice's whole unrefunded over-payment and post it to the journal out of
-        the buyer's credit; None when there is none."""
+        """Refund the invoice's whole unrefunded over-payment (on a closed invoice: everything
+        received) and post it to the journal out of the buyer's credit; None when there is
+        none."""
         async with transaction_connection() as connection:
+            await connection.execute(
+                "SELECT 1 FROM bank_invoices WHERE reference = $1 FOR UPDATE",
+                reference.strip().upper())
             state = await _state(connection, "i.reference", reference.strip().upper())
             credit = state.credit_to_refund
             if not credit.is_positive:
                 return None
-            # Keyed by the total refunded so far, so a retry of this call finds its own refund.
-            key = f"bank-overpayment:{state.reference}:{state.refunded.amount_minor}"
+            # Keyed by the credit refunded so far, so a retry of this call finds its own refund.
+            key = f"bank-overpayment:{state.reference}:{state.refunded_credit.amount_minor}"
             instructed = await self.refund(state.reference, credit, idempotency_key=key,
-                                           reason="over-payment")
+                                           reason="over-payment", of_credit=True)
             await journal_store.post(
                 refund(idempotency_key=key, reference=f"order:{state.order_id}",
                        buyer_org_id=state.buyer_org_id, provider=PROVIDER_NAME, amount=credit),
                 actor=actor)
             return instructed
+
+
+async def close_invoice(reference: str, *, reason: str) -> None:
+    """Inside the transaction that cancels or expires the invoice's order: from now on every
+    receipt on it is the buyer's credit to refund (once; closing again changes nothing)."""
+    async with transaction_connection() as connection:
+        await connection.execute(
+            "INSERT INTO bank_invoice_closures (invoice_id, reason) "
+            "SELECT id, $2 FROM bank_invoices WHERE reference = $1 "
+            "ON CONFLICT (invoice_id) DO NOTHING", reference.strip().upper(), reason[:200])
+
+
+async def invoices_with_credit() -> list[InvoiceState]:
+    """Every invoice holding money the buyer is owed back (over-payment or late money), for
+    staff to refund."""
+    async with transaction_connection() as connection:
+        ids = await connection.fetch(
+            "SELECT i.id FROM bank_invoices i JOIN bank_receipts r ON r.invoice_id = i.id "
+            "GROUP BY i.id, i.amount_minor HAVING sum(r.amount_minor) > i.amount_minor "
+            "OR EXISTS (SELECT 1 FROM bank_invoice_closures c WHERE c.invoice_id = i.id) "
+            "ORDER BY i.id")
+        states = [await _state(connection, "i.id", row["id"]) for row in ids]
+    return [state for state in states if state.credit_to_refund.is_positive]

@@ -89,6 +89,10 @@ class StripeProvider:
         return PROVIDER_NAME
 
     @property
+    def in_database(self) -> bool:
+        return False
+
+    @property
     def client(self) -> stripe.StripeClient:
         return self._client
 
@@ -134,10 +138,16 @@ class StripeProvider:
         if intent.get("transfer_data"):
             params["reverse_transfer"] = True
             params["refund_application_fee"] = True
-        refund = await self._client.v1.refunds.create_async(
-            params=params,  # type: ignore[arg-type]
-            options={"idempotency_key": idempotency_key},
-        )
+        try:
+            refund = await self._client.v1.refunds.create_async(
+                params=params,  # type: ignore[arg-type]
+                options={"idempotency_key": idempotency_key},
+            )
+        except (stripe.IdempotencyError, stripe.InvalidRequestError) as error:
+            # A refund beyond what is left, or a key retried with another amount: a conflict
+            # with the payment's state at Stripe, not a fault of ours.
+            raise PaymentStateError(f"Stripe refused the refund: {error.user_message}",
+                                    field="amount_minor") from error
         return ProviderRefund(
             provider=PROVIDER_NAME,
             provider_refund_id=str(refund.id),

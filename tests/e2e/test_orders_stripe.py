@@ -264,7 +264,7 @@ class TestConnectedAccounts:
         assert refunded.status_code == 200, refunded.text
         assert refunded.json()["state"] == "refunded"
         [refund] = recording_stripe.of("POST", "/v1/refunds")
-        assert refund.idempotency_key == f"order:{order['id']}:refund"
+        assert refund.idempotency_key == f"order:{order['id']}:refund:1"
         assert refund.form == {
             "payment_intent": intent_id,
             "amount": "5000",

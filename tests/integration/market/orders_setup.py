@@ -87,19 +87,20 @@ async def _register(operator: Actor, staff: Actor, data: RegistrationData, *,
     return registered.registration.code
 
 
-def _data(kind: SubjectKind, title: str) -> RegistrationData:
+def _data(kind: SubjectKind, title: str, grade: Grade = Grade.GENERAL) -> RegistrationData:
     return RegistrationData(
         subject_kind=kind, holder="省气象局", title=title,
         description="全省自动气象站逐小时气温、降水、风速观测数据。",
         data_source="省气象局自动气象站网", domain=DataDomain.METEOROLOGY,
         update_cycle=UpdateCycle.DAILY,
         permitted_purposes=frozenset({Purpose.INDUSTRY, Purpose.PUBLIC_WELFARE}),
-        security_measures="分级授权访问、数据脱敏、访问审计", grade=Grade.GENERAL)
+        security_measures="分级授权访问、数据脱敏、访问审计", grade=grade)
 
 
 async def build_market(*, price_minor: int = 500, cap_minor: int = 600,
                        ceiling_minor: int = 1_000_000,
-                       form: DeliveryForm = DeliveryForm.API) -> Market:
+                       form: DeliveryForm = DeliveryForm.API,
+                       grade: Grade = Grade.GENERAL) -> Market:
     """Operator, buyers, staff, regulator; a listed product priced ``price_minor`` per call for
     industry use (free for public welfare), its cap, and the operator's ceiling this month."""
     regulator, staff = await make_account(Role.REGULATOR), await make_account(Role.STAFF)
@@ -120,14 +121,15 @@ async def build_market(*, price_minor: int = 500, cap_minor: int = 600,
         operator_id=str(operator.organisation.id), title="城市逐小时气象服务数据",
         description="基于全省自动气象站观测数据加工的逐小时气温、降水和风速接口服务。",
         domain=DataDomain.METEOROLOGY, source_resource_codes=frozenset({resource}),
-        delivery_form=form, update_cycle=UpdateCycle.DAILY, grade=Grade.GENERAL,
+        delivery_form=form, update_cycle=UpdateCycle.DAILY, grade=grade,
         quality=QualityIndicators(95, 92, 90, 85, 100),
         permitted_purposes=frozenset({Purpose.INDUSTRY, Purpose.PUBLIC_WELFARE}),
         prices=(Price(Purpose.INDUSTRY, ChargingUnit.PER_CALL, price_minor),
                 Price(Purpose.PUBLIC_WELFARE, ChargingUnit.PER_CALL, 0))),
         today=today(), directory=directory)
     await _register(operator_actor, staff_actor,
-                    _data(SubjectKind.PRODUCT, "城市逐小时气象服务数据"), product_id=product.id)
+                    _data(SubjectKind.PRODUCT, "城市逐小时气象服务数据", grade),
+                    product_id=product.id)
     await products_service.list_product(operator_actor, product.id, today=today())
     await caps_service.approve_fee_cap(
         FeeCap(product_id=str(product.id), purpose=CapPurpose.INDUSTRY_DEVELOPMENT,

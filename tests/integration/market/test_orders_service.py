@@ -10,7 +10,7 @@ import pytest
 
 from ledger.tables import LedgerLeaf
 from market.errors import ConflictError, InvalidInputError, MarketError, NotFoundError
-from market.trading import delivery, orders
+from market.trading import delivery, orders, refunds
 from market.trading.order_tables import OrderRow
 from settlement import caps_service, journal_store
 from settlement.journal import EXCHANGE_FEES, EXCHANGE_REFUNDS, Account
@@ -149,8 +149,8 @@ async def test_bank_transfer_to_completion_and_refund(db: str) -> None:
     assert await journal_store.balance(Account.buyer(str(market.buyer.organisation.id)),
                                        "CNY") == 0
 
-    refunded = await orders.refund_order(principal(market.staff), order.id, cfg,
-                                         reason="数据质量不符", now=now())
+    refunded = await refunds.refund_order(principal(market.staff), order.id, cfg,
+                                          reason="数据质量不符", now=now())
     assert refunded.state is orders.OrderState.REFUNDED
     assert await journal_store.balance(operator_payable, "CNY") == 0
     assert await journal_store.balance(EXCHANGE_REFUNDS, "CNY") == 250
@@ -161,8 +161,8 @@ async def test_bank_transfer_to_completion_and_refund(db: str) -> None:
     revoked = await delivery.grant_for_order(order.id)
     assert revoked is not None
     assert revoked.revoked_at is not None
-    again = await orders.refund_order(principal(market.staff), order.id, cfg, reason="again",
-                                      now=now())
+    again = await refunds.refund_order(principal(market.staff), order.id, cfg, reason="again",
+                                       now=now())
     assert again.state is orders.OrderState.REFUNDED
     states = [step[1] for step in await orders.history(order.id)]
     assert states == ["awaiting_payment", "paid", "delivered", "accepted", "completed",

@@ -5,8 +5,9 @@
   and share /tmp/localstripe.pickle with anything else on the machine).
 - ``RecordingStripe``: a small aiohttp app that records the exact form parameters the real SDK
   sends, for what localstripe refuses (Connect: ``application_fee_amount``,
-  ``transfer_data[destination]``, ``reverse_transfer``, ``refund_application_fee``), and replays
-  responses per ``Idempotency-Key`` as Stripe does.
+  ``transfer_data[destination]``, ``reverse_transfer``, ``refund_application_fee``), replays
+  responses per ``Idempotency-Key`` as Stripe does (and, as Stripe does, refuses a key reused
+  with other parameters), and refuses refunds beyond what a payment received.
 - ``WebhookInbox``: an HTTP endpoint that keeps the raw bodies and signatures localstripe posts.
 - ``sign``: a Stripe-Signature header for a body, for events the tests build themselves.
 """
@@ -90,7 +91,9 @@ class RecordingStripe:
 
     requests: list[RecordedRequest] = field(default_factory=list)
     intents: dict[str, dict[str, Any]] = field(default_factory=dict)
-    _replies: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _replies: dict[str, tuple[dict[str, str], dict[str, Any]]] = field(default_factory=dict)
+    # Per PaymentIntent, the total of its refunds so far.
+    refunded: dict[str, int] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _runner: web.AppRunner | None = None
     url: str = ""
@@ -125,10 +128,28 @@ class RecordingStripe:
         self.requests.append(recorded)
         return recorded
 
+    def _replay(self, recorded: RecordedRequest) -> web.Response | None:
+        """Stripe's idempotency: the stored reply for a key, or a 400 when the key was first
+        used with other parameters."""
+        if recorded.idempotency_key not in self._replies:
+            return None
+        form, reply = self._replies[recorded.idempotency_key]
+        if form != recorded.form:
+            return web.json_response({"error": {
+                "type": "idempotency_error",
+                "message": "Keys for idempotent requests can only be used with the same "
+                           "parameters they were first used with."}}, status=400)
+        return web.json_response(reply)
+
+    def _remember(self, recorded: RecordedRequest, reply: dict[str, Any]) -> None:
+        if recorded.idempotency_key:
+            self._replies[recorded.idempotency_key] = (recorded.form, reply)
+
     async def _create_intent(self, request: web.Request) -> web.Response:
         recorded = await self._record(request)
-        if recorded.idempotency_key in self._replies:
-            return web.json_response(self._replies[recorded.idempotency_key])
+        replayed = self._replay(recorded)
+        if replayed is not None:
+            return replayed
         form = recorded.form
         intent_id = f"pi_double_{next(self._ids)}"
         intent: dict[str, Any] = {
@@ -143,8 +164,7 @@ class RecordingStripe:
             if "transfer_data[destination]" in form else None,
         }
         self.intents[intent_id] = intent
-        if recorded.idempotency_key:
-            self._replies[recorded.idempotency_key] = intent
+        self._remember(recorded, intent)
         return web.json_response(intent)
 
     async def _get_intent(self, request: web.Request) -> web.Response:
@@ -156,14 +176,22 @@ class RecordingStripe:
 
     async def _create_refund(self, request: web.Request) -> web.Response:
         recorded = await self._record(request)
-        if recorded.idempotency_key in self._replies:
-            return web.json_response(self._replies[recorded.idempotency_key])
+        replayed = self._replay(recorded)
+        if replayed is not None:
+            return replayed
         intent = self.intents[recorded.form["payment_intent"]]
+        amount = int(recorded.form["amount"])
+        already = self.refunded.get(intent["id"], 0)
+        if already + amount > intent["amount_received"]:
+            return web.json_response({"error": {
+                "type": "invalid_request_error", "param": "amount",
+                "message": f"Refund amount ({amount}) is greater than unrefunded amount on "
+                           f"charge ({intent['amount_received'] - already})"}}, status=400)
+        self.refunded[intent["id"]] = already + amount
         refund = {"id": f"re_double_{next(self._ids)}", "object": "refund",
-                  "amount": int(recorded.form["amount"]), "currency": intent["currency"],
+                  "amount": amount, "currency": intent["currency"],
                   "status": "succeeded", "payment_intent": intent["id"]}
-        if recorded.idempotency_key:
-            self._replies[recorded.idempotency_key] = refund
+        self._remember(recorded, refund)
         return web.json_response(refund)
 
 
