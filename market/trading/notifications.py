@@ -9,7 +9,9 @@ organisation has a webhook when the notification is written, a job delivers it b
   timestamp is inside the signed bytes, so a receiver can refuse replays of old deliveries
   (the same scheme as Stripe's webhooks; ``verify_signature`` is the receiver's side);
 * a delivery that fails is retried with exponential backoff, and given up after
-  ``MAX_ATTEMPTS``; only http and https URLs are ever called.
+  ``MAX_ATTEMPTS``; only http and https URLs are ever called, and only on public internet
+  addresses unless ``allow_private`` (``MARKET_WEBHOOK_ALLOW_PRIVATE``) says otherwise
+  (``market.trading.webhook_targets``): a delivery refused for its address fails at once.
 
 Deliveries are claimed with a lease before any HTTP call, so that no database transaction or
 row lock is held while a receiver is slow, and two workers never deliver the same notification
@@ -35,6 +37,14 @@ import httpx
 
 from market.errors import InvalidInputError, NotFoundError
 from market.trading.tables import NotificationRow
+from market.trading.webhook_targets import (
+    PinnedRequest,
+    PrivateTargetError,
+    Resolver,
+    pinned_request,
+    public_address,
+    system_resolver,
+)
 
 logger = logging.getLogger("market.trading.notifications")
 
@@ -357,22 +367,42 @@ async def _record_outcome(row: Row, error: str | None, now: datetime) -> str:
     return "retrying"
 
 
-async def _post(client: httpx.AsyncClient, row: Row, now: datetime) -> str | None:
+async def _target(url: str, *, allow_private: bool, resolve: Resolver) -> PinnedRequest:
+    """Where to send a delivery for ``url``: as it is when private addresses are allowed, else
+    pinned to a checked public address of its host."""
+    if allow_private:
+        return PinnedRequest(url=httpx.URL(url), headers={}, extensions={})
+    parsed = httpx.URL(url)
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    address = await public_address(parsed.host, port, resolve)
+    return pinned_request(url, address)
+
+
+async def _post(
+    client: httpx.AsyncClient, row: Row, now: datetime, *, allow_private: bool, resolve: Resolver
+) -> str | None:
     """POST one notification; ``None`` on a 2xx answer, else why it failed (never the
     receiver's response body, nor the URL, which may carry tokens of the receiver's own)."""
     try:
         url = check_webhook_url(str(row["url"]))
     except InvalidInputError:
         return "refused: not an http(s) URL"
+    try:
+        target = await _target(url, allow_private=allow_private, resolve=resolve)
+    except PrivateTargetError as refusal:
+        return f"refused: {refusal}"
     body = delivery_body(row)
     headers = {
         "Content-Type": "application/json",
         SIGNATURE_HEADER: signature(str(row["secret"]), body, int(now.timestamp())),
         EVENT_ID_HEADER: str(row["id"]),
         EVENT_KIND_HEADER: str(row["kind"]),
+        **target.headers,
     }
     try:
-        response = await client.post(url, content=body, headers=headers)
+        response = await client.post(
+            target.url, content=body, headers=headers, extensions=target.extensions
+        )
     except httpx.HTTPError as error:
         return f"transport error: {type(error).__name__}"
     if 200 <= response.status_code < 300:
@@ -380,9 +410,16 @@ async def _post(client: httpx.AsyncClient, row: Row, now: datetime) -> str | Non
     return f"HTTP {response.status_code}"
 
 
-async def deliver_due(*, now: datetime | None = None, batch: int = 50,
-                      client: httpx.AsyncClient | None = None) -> DeliveryReport:
-    """Deliver the notifications due at ``now`` to their organisations' webhooks."""
+async def deliver_due(
+    *,
+    now: datetime | None = None,
+    batch: int = 50,
+    client: httpx.AsyncClient | None = None,
+    allow_private: bool = False,
+    resolve: Resolver = system_resolver,
+) -> DeliveryReport:
+    """Deliver the notifications due at ``now`` to their organisations' webhooks; receivers on
+    private or loopback addresses only if ``allow_private``."""
     moment = now or _now()
     claimed = await _claim(moment, batch)
     outcomes = {"delivered": 0, "retrying": 0, "failed": 0}
@@ -393,7 +430,7 @@ async def deliver_due(*, now: datetime | None = None, batch: int = 50,
     http = client or httpx.AsyncClient(timeout=TIMEOUT_S, follow_redirects=False)
     try:
         for row in claimed:
-            error = await _post(http, row, moment)
+            error = await _post(http, row, moment, allow_private=allow_private, resolve=resolve)
             if error is not None:
                 logger.info("webhook delivery %s failed: %s", row["id"], error)
             outcomes[await _record_outcome(row, error, moment)] += 1

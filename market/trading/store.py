@@ -444,13 +444,20 @@ def _product_change(row: Mapping[str, Any], today: date) -> ProductChange:
 
 async def products_changed_since(since: datetime | None, today: date) -> list[ProductChange]:
     """Products whose row or authorization changed after ``since`` (all of them for ``None``)."""
-    rows = await _rows(
-        _PRODUCT_SQL + "WHERE {}::timestamptz IS NULL OR p.updated_at > {} OR a.updated_at > {} "
-        "ORDER BY version, p.id",
-        since,
-        since,
-        since,
-    )
+    if since is None:
+        rows = await _rows(_PRODUCT_SQL + "ORDER BY version, p.id")
+    else:
+        # One branch per table, so that each reads its own updated_at index; an OR across the
+        # join would scan every product at each sync.
+        rows = await _rows(
+            _PRODUCT_SQL  # noqa: S608 -- constant SQL, values are bound parameters
+            + "WHERE p.id IN (SELECT id FROM listings_products WHERE updated_at > {} "
+            "UNION SELECT changed.id FROM listings_products changed "
+            "JOIN listings_authorizations renewed ON renewed.id = changed.authorization_id "
+            "WHERE renewed.updated_at > {}) ORDER BY version, p.id",
+            since,
+            since,
+        )
     return [_product_change(row, today) for row in rows]
 
 

@@ -1,5 +1,7 @@
-"""Webhook delivery to a real HTTP receiver on 127.0.0.1: the signature verifies with the
-organisation's secret, a failed delivery is retried with backoff, and only http(s) is called."""
+"""Webhook delivery to a real HTTP receiver on 127.0.0.1 (so with private addresses allowed, as
+the setting MARKET_WEBHOOK_ALLOW_PRIVATE does): the signature verifies with the organisation's
+secret, a failed delivery is retried with backoff, only http(s) is called, and by default a
+receiver on a private or loopback address is refused."""
 
 from __future__ import annotations
 
@@ -66,7 +68,7 @@ async def test_delivery_is_signed_with_the_organisations_secret(
     created = await notifications.set_webhook(account.organisation.id, receiver.url)
     await _notify(account.organisation.id)
 
-    report = await notifications.deliver_due()
+    report = await notifications.deliver_due(allow_private=True)
     assert report == notifications.DeliveryReport(delivered=1, retrying=0, failed=0)
     [(headers, body)] = receiver.received
     header = headers[notifications.SIGNATURE_HEADER.lower()]
@@ -84,7 +86,7 @@ async def test_delivery_is_signed_with_the_organisations_secret(
     [stored] = await notifications.list_for(account.organisation.id)
     assert (stored.delivery, stored.attempts) == ("delivered", 1)
     # Nothing is due any more: a second run sends nothing.
-    assert (await notifications.deliver_due()).delivered == 0
+    assert (await notifications.deliver_due(allow_private=True)).delivered == 0
     assert len(receiver.received) == 1
 
 
@@ -97,11 +99,13 @@ async def test_failed_delivery_is_retried_with_backoff_then_given_up(
     receiver.statuses = [500]
     start = datetime.now(UTC) + timedelta(seconds=1)
 
-    assert (await notifications.deliver_due(now=start)).retrying == 1
+    assert (await notifications.deliver_due(now=start, allow_private=True)).retrying == 1
     # Not due again before the backoff has passed.
-    assert (await notifications.deliver_due(now=start + timedelta(seconds=5))) == (
+    assert (await notifications.deliver_due(now=start + timedelta(seconds=5),
+                                              allow_private=True)) == (
         notifications.DeliveryReport(0, 0, 0))
-    delivered = await notifications.deliver_due(now=start + timedelta(seconds=11))
+    delivered = await notifications.deliver_due(now=start + timedelta(seconds=11),
+                                                  allow_private=True)
     assert delivered.delivered == 1
     assert len(receiver.received) == 2
     [stored] = await notifications.list_for(account.organisation.id)
@@ -111,7 +115,7 @@ async def test_failed_delivery_is_retried_with_backoff_then_given_up(
     receiver.statuses = [503] * notifications.MAX_ATTEMPTS
     moment = start + timedelta(seconds=20)
     for attempt in range(1, notifications.MAX_ATTEMPTS + 1):
-        report = await notifications.deliver_due(now=moment)
+        report = await notifications.deliver_due(now=moment, allow_private=True)
         assert report.retrying + report.failed == 1
         moment += timedelta(seconds=notifications.retry_delay_s(attempt) + 1)
     newest = (await notifications.list_for(account.organisation.id))[0]
@@ -136,7 +140,41 @@ async def test_only_http_urls_are_accepted(db: str, url: str) -> None:
 async def test_without_a_webhook_notifications_are_only_kept(db: str, receiver: Receiver) -> None:
     account = await make_account(Role.BUYER)
     await _notify(account.organisation.id)
-    assert (await notifications.deliver_due()).delivered == 0
+    assert (await notifications.deliver_due(allow_private=True)).delivered == 0
     [stored] = await notifications.list_for(account.organisation.id)
     assert stored.delivery == "none"
+    assert receiver.received == []
+
+
+async def test_a_receiver_on_a_loopback_address_is_refused_by_default(
+    db: str, receiver: Receiver
+) -> None:
+    account = await make_account(Role.BUYER)
+    await notifications.set_webhook(account.organisation.id, receiver.url)
+    await _notify(account.organisation.id)
+
+    report = await notifications.deliver_due()
+    assert report == notifications.DeliveryReport(delivered=0, retrying=0, failed=1)
+    assert receiver.received == []
+    [stored] = await notifications.list_for(account.organisation.id)
+    assert (stored.delivery, stored.attempts) == ("failed", 1)
+    [row] = await NotificationRow.select(NotificationRow.last_error).where(
+        NotificationRow.id == stored.id)
+    assert row["last_error"].startswith("refused: ")
+
+
+async def test_a_name_resolving_to_a_private_address_is_refused(
+    db: str, receiver: Receiver
+) -> None:
+    account = await make_account(Role.OPERATOR)
+    port = receiver.server.server_port
+    await notifications.set_webhook(account.organisation.id, f"http://hooks.example:{port}/in")
+    await _notify(account.organisation.id)
+
+    async def rebinding_resolver(host: str, _port: int) -> list[str]:
+        assert host == "hooks.example"
+        return ["93.184.215.14", "127.0.0.1"]
+
+    report = await notifications.deliver_due(resolve=rebinding_resolver)
+    assert report.failed == 1
     assert receiver.received == []
