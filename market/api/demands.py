@@ -21,8 +21,9 @@ from market.api.listings_common import Labelled, labelled, vocabulary
 from market.api.orders import Config, IdempotencyKey, OrderOut, TermIn, order_out
 from market.errors import InvalidInputError
 from market.trading import demands as service
-from market.trading import matching_service, orders
+from market.trading import foreign_offer_decisions, matching_service, orders
 from market.trading.matching import Explanation, Match
+from market.trading.shared_store import ForeignOfferRecord
 from market.trading.store import (
     CloseReason,
     DemandRecord,
@@ -169,6 +170,11 @@ class QuestionOut(msgspec.Struct):
     answered_at: datetime | None
 
 
+class OfferingExchangeOut(msgspec.Struct):
+    name: str
+    origin: str
+
+
 class OfferOut(msgspec.Struct):
     id: UUID
     demand_id: UUID
@@ -181,6 +187,9 @@ class OfferOut(msgspec.Struct):
     order_id: UUID | None
     created_at: datetime
     decided_at: datetime | None
+    # Set for a peer exchange's offer: its product and operator are that exchange's, and the
+    # buyer decides on it at /demands/{demand_id}/foreign-offers/{id}.
+    exchange: OfferingExchangeOut | None = None
 
 
 class OfferOrderOut(msgspec.Struct):
@@ -243,6 +252,16 @@ def offer_out(record: OfferRecord) -> OfferOut:
                     price=price_out(record.price), message=record.message,
                     state=labelled(record.state), order_id=record.order_id,
                     created_at=record.created_at, decided_at=record.decided_at)
+
+
+def foreign_offer_as_offer(record: ForeignOfferRecord) -> OfferOut:
+    return OfferOut(id=record.id, demand_id=record.demand_id,
+                    operator_org_id=record.operator_id, product_id=record.product_id,
+                    price=price_out(record.price), message=record.message,
+                    state=labelled(record.state), order_id=None,
+                    created_at=record.received_at, decided_at=record.decided_at,
+                    exchange=OfferingExchangeOut(name=record.exchange_name,
+                                                 origin=record.peer_origin))
 
 
 def _new_demand(data: DemandCreate) -> service.NewDemand:
@@ -364,9 +383,12 @@ class DemandController(Controller):
 
     @get("/{demand_id:uuid}/offers", opt=roles(Role.BUYER, Role.OPERATOR, Role.STAFF,
                                                 Role.REGULATOR),
-         summary="Offers on a demand: all for its buyer, an operator's own for it")
+         summary="Offers on a demand: all for its buyer (peer exchanges' offers too, each "
+                 "marked with its exchange), an operator's own for it")
     async def list_offers(self, principal: Caller, demand_id: FromPath[UUID]) -> list[OfferOut]:
-        return [offer_out(r) for r in await service.offers(principal, demand_id)]
+        local = [offer_out(r) for r in await service.offers(principal, demand_id)]
+        peers = await foreign_offer_decisions.list_for(principal, demand_id)
+        return local + [foreign_offer_as_offer(r) for r in peers]
 
     @post("/{demand_id:uuid}/offers", opt=roles(Role.OPERATOR), status_code=201,
           summary="Offer one of the operator's listed products for the demand, at a price within "

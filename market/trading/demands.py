@@ -9,7 +9,9 @@ A demand's life::
 Who sees what: a buyer sees its own organisation's demands only (another's answers 404). The
 exchange's operators see the open demands, of either visibility, to answer them, and a demand
 they have made an offer on or asked about; staff and the regulator see all. A public-pool
-demand is also shown to peer exchanges (一地提出,全国响应); an exchange-only one is not.
+demand is also shared with peer exchanges (一地提出,全国响应); an exchange-only one is not: each
+of its state changes is written as a new shared version in the same transaction
+(``shared_outbox``), and peers' pending offers are declined with the local ones.
 
 Every state change of a demand and of an offer is appended to the ledger in the transaction that
 makes it, as its last step; each use case also leaves a notification for the other side.
@@ -34,19 +36,21 @@ from piccolo.engine.postgres import PostgresTransaction
 from ledger.entries import JSONValue
 from ledger.log import append_record
 from listings.domains import ChargingUnit, DataDomain, DeliveryForm, Grade, Purpose
-from listings.product import Price
+from listings.product import Price, buyer_may_receive
 from market.accounts.model import Principal, Role
 from market.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
-from market.trading import notifications, orders, store
+from market.trading import clearances, foreign_offers, notifications, orders, shared_outbox, store
 from market.trading.matching import (
     ALL_FILTERS,
     Demand,
     Explanation,
+    ListedProduct,
     Match,
     MatchFilter,
     exclusions,
 )
 from market.trading.matching_service import MatchingService
+from market.trading.offer_terms import check_within_budget
 from market.trading.order_tables import connection
 from market.trading.store import (
     CloseReason,
@@ -72,13 +76,13 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _transaction() -> PostgresTransaction:
+def transaction() -> PostgresTransaction:
     # Every trading table lives on the one engine Piccolo's configuration names.
     transaction: PostgresTransaction = DemandRow._meta.db.transaction()
     return transaction
 
 
-def _actor(caller: Principal) -> str:
+def actor(caller: Principal) -> str:
     # Ledger records name organisations, never people (as listings.context.Actor does).
     return f"{caller.role.value}:{caller.organisation_id}"
 
@@ -144,7 +148,7 @@ def _build(caller: Principal, demand_id: UUID, new: NewDemand, today: date) -> D
     )
 
 
-class _LedgerRecords:
+class LedgerRecords:
     """Ledger records of one use case, appended together as its last step: the append takes
     the log's head lock, which other appenders then wait on until the commit."""
 
@@ -169,8 +173,8 @@ def _demand_payload(record: DemandRecord) -> dict[str, JSONValue]:
     }
 
 
-def _demand_record(
-    ledger: _LedgerRecords,
+def demand_record(
+    ledger: LedgerRecords,
     kind: str,
     record: DemandRecord,
     extra: Mapping[str, JSONValue] | None = None,
@@ -193,11 +197,18 @@ async def post(caller: Principal, new: NewDemand, *, today: date) -> DemandRecor
         raise PermissionDeniedError("only buyers post demands", field="role")
     demand_id = uuid4()
     demand = _build(caller, demand_id, new, today)
-    async with _transaction():
+    # Matching trusts the demand's clearance, so it may claim no more than the register grants.
+    held = await clearances.clearance_in_force(caller.organisation_id, today)
+    if not buyer_may_receive(demand.grade_clearance, held):
+        raise InvalidInputError(
+            f"the buyer is cleared for {held.value} data only (clearances are granted by "
+            "exchange staff)", field="grade_clearance")
+    async with transaction():
         await store.insert_demand(demand_id, demand, new.visibility, _now())
         record = await _reload(demand_id)
-        ledger = _LedgerRecords(_actor(caller))
-        _demand_record(
+        await shared_outbox.queue_demand_version(record, record.created_at)
+        ledger = LedgerRecords(actor(caller))
+        demand_record(
             ledger,
             "demand.posted",
             record,
@@ -244,7 +255,7 @@ async def _visible(caller: Principal, record: DemandRecord | None) -> DemandReco
     raise NotFoundError("no such demand", field="demand_id")
 
 
-async def _own(caller: Principal, demand_id: UUID, *, lock: bool) -> DemandRecord:
+async def own_demand(caller: Principal, demand_id: UUID, *, lock: bool) -> DemandRecord:
     """The caller's own demand (a buyer's); anyone else's answers as unknown."""
     record = await store.get_demand(demand_id, lock=lock)
     if record is None or record.buyer_org_id != caller.organisation_id:
@@ -270,7 +281,7 @@ async def list_for(caller: Principal) -> list[DemandRecord]:
 
 
 async def _decline_pending(
-    ledger: _LedgerRecords, demand_id: UUID, reason: str, now: datetime
+    ledger: LedgerRecords, demand_id: UUID, reason: str, now: datetime
 ) -> None:
     """A demand that is no longer open declines its pending offers (their operators are told)."""
     for offer in await store.list_offers(demand_id=demand_id):
@@ -286,27 +297,40 @@ async def _decline_pending(
             offer.operator_org_id, "offer.declined", f"offer:{offer.id}", payload, now=now
         )
         ledger.add("offer.declined", f"offer:{offer.id}", payload)
+    await foreign_offers.decline_pending(ledger.add, demand_id, reason, now)
 
 
 async def _close(
-    ledger: _LedgerRecords, record: DemandRecord, reason: CloseReason, now: datetime
+    ledger: LedgerRecords, record: DemandRecord, reason: CloseReason, now: datetime
 ) -> DemandRecord:
     await store.set_demand_state(record.id, DemandState.CLOSED, reason, now)
     await store.replace_matches(record.id, [], now)
     await _decline_pending(ledger, record.id, f"demand closed: {reason.value}", now)
     closed = await _reload(record.id)
+    await shared_outbox.queue_demand_version(closed, now)
     kind = "demand.expired" if reason is CloseReason.EXPIRED else "demand.closed"
-    _demand_record(ledger, kind, closed, {"from_state": record.state.value})
+    demand_record(ledger, kind, closed, {"from_state": record.state.value})
     return closed
+
+
+async def match(ledger: LedgerRecords, record: DemandRecord, now: datetime) -> DemandRecord:
+    """An offer on the open demand was accepted (one of this exchange's, or a peer's): the
+    demand is matched, its other pending offers are declined and peers get the new version.
+    The caller records the acceptance and ``demand.matched``."""
+    await store.set_demand_state(record.id, DemandState.MATCHED, None, now)
+    await _decline_pending(ledger, record.id, "another offer was accepted", now)
+    matched = await _reload(record.id)
+    await shared_outbox.queue_demand_version(matched, now)
+    return matched
 
 
 async def withdraw(caller: Principal, demand_id: UUID) -> DemandRecord:
     """The buyer withdraws its open or matched demand."""
-    async with _transaction():
-        record = await _own(caller, demand_id, lock=True)
+    async with transaction():
+        record = await own_demand(caller, demand_id, lock=True)
         if record.state is DemandState.CLOSED:
             raise ConflictError("the demand is already closed", field="state")
-        ledger = _LedgerRecords(_actor(caller))
+        ledger = LedgerRecords(actor(caller))
         closed = await _close(ledger, record, CloseReason.WITHDRAWN, _now())
         await ledger.append()
     return closed
@@ -314,14 +338,14 @@ async def withdraw(caller: Principal, demand_id: UUID) -> DemandRecord:
 
 async def close_fulfilled(caller: Principal, demand_id: UUID) -> DemandRecord:
     """The buyer closes its matched demand as fulfilled."""
-    async with _transaction():
-        record = await _own(caller, demand_id, lock=True)
+    async with transaction():
+        record = await own_demand(caller, demand_id, lock=True)
         if record.state is not DemandState.MATCHED:
             raise ConflictError(
                 f"only a matched demand can be fulfilled; this one is {record.state.value}",
                 field="state",
             )
-        ledger = _LedgerRecords(_actor(caller))
+        ledger = LedgerRecords(actor(caller))
         closed = await _close(ledger, record, CloseReason.FULFILLED, _now())
         await ledger.append()
     return closed
@@ -332,14 +356,14 @@ async def expire_due(today: date) -> list[UUID]:
     own transaction, so one failure does not hold back the others."""
     expired = []
     for demand_id in await store.demands_due_for_expiry(today):
-        async with _transaction():
+        async with transaction():
             record = await store.get_demand(demand_id, lock=True)
             if record is None or record.state is DemandState.CLOSED:
                 continue
             if record.demand.deadline >= today:
                 continue
             now = _now()
-            ledger = _LedgerRecords("system:expiry")
+            ledger = LedgerRecords("system:expiry")
             closed = await _close(ledger, record, CloseReason.EXPIRED, now)
             await notifications.notify(
                 closed.buyer_org_id,
@@ -419,7 +443,7 @@ async def for_operator(
 async def ask(caller: Principal, demand_id: UUID, question: str) -> QuestionRecord:
     """An operator asks the buyer about an open demand."""
     text = _text("question", question, max_length=TEXT_MAX_LENGTH)
-    async with _transaction():
+    async with transaction():
         record = await _visible(caller, await store.get_demand(demand_id, lock=True))
         if caller.role is not Role.OPERATOR:
             raise PermissionDeniedError("only operators ask about demands", field="role")
@@ -446,8 +470,8 @@ async def answer(
 ) -> QuestionRecord:
     """The buyer answers a question about its demand, once."""
     reply = _text("answer", text, max_length=TEXT_MAX_LENGTH)
-    async with _transaction():
-        await _own(caller, demand_id, lock=False)
+    async with transaction():
+        await own_demand(caller, demand_id, lock=False)
         question = await store.get_question(question_id, lock=True)
         if question is None or question.demand_id != demand_id:
             raise NotFoundError("no such question", field="question_id")
@@ -493,8 +517,7 @@ class NewOffer:
 _OFFER_FILTERS = tuple(name for name in ALL_FILTERS if name is not MatchFilter.PRICE)
 
 
-def _offer_price(record: DemandRecord, listed_prices: Sequence[Price], offer: NewOffer) -> Price:
-    demand = record.demand
+def _offer_price(demand: Demand, listed_prices: Sequence[Price], offer: NewOffer) -> Price:
     _amount("price_minor", offer.price_minor)
     listed = next(
         (p for p in listed_prices if p.purpose is demand.purpose and p.unit is offer.unit), None
@@ -504,23 +527,13 @@ def _offer_price(record: DemandRecord, listed_prices: Sequence[Price], offer: Ne
             f"the product has no list price for {demand.purpose.value} per {offer.unit.value}",
             field="unit",
         )
-    budget = demand.budget_for(offer.unit)
-    if budget is None:
-        raise InvalidInputError(
-            f"the buyer's budget does not accept {offer.unit.value} pricing", field="unit"
-        )
     # The list price sits under the approved cap, so an offer at or below it does too.
     if offer.price_minor > listed.price_minor:
         raise InvalidInputError(
             f"above the product's list price of {listed.price_minor} fen per {offer.unit.value}",
             field="price_minor",
         )
-    # Conditionally free use (有条件无偿) lists at 0, so any budget fits it.
-    if not demand.purpose.is_conditionally_free and offer.price_minor > budget:
-        raise InvalidInputError(
-            f"above the buyer's budget of {budget} fen per {offer.unit.value}",
-            field="price_minor",
-        )
+    check_within_budget(demand, offer.unit, offer.price_minor)
     return Price(demand.purpose, offer.unit, offer.price_minor, listed.currency)
 
 
@@ -539,6 +552,36 @@ def _offer_payload(offer: OfferRecord) -> dict[str, JSONValue]:
     }
 
 
+def offer_message(caller: Principal, offer: NewOffer) -> str:
+    """The offer's message, once the caller is known to be an operator who may offer."""
+    if caller.role is not Role.OPERATOR:
+        raise PermissionDeniedError("only operators make offers", field="role")
+    message = offer.message.strip()
+    if len(message) > TEXT_MAX_LENGTH:
+        raise InvalidInputError(f"must be at most {TEXT_MAX_LENGTH} characters", field="message")
+    return message
+
+
+async def checked_offer(
+    caller: Principal, demand: Demand, offer: NewOffer, today: date
+) -> tuple[ListedProduct, Price]:
+    """The operator's own listed product, passing every hard filter but price for the demand,
+    and the offer's price within the product's list price (so its cap) and the budget."""
+    change = await store.product_for_matching(offer.product_id, today)
+    if change is None or change.product.operator_id != str(caller.organisation_id):
+        raise NotFoundError("no such product", field="product_id")
+    failed = [
+        exclusion
+        for exclusion in exclusions(demand, change.product)
+        if exclusion.filter in _OFFER_FILTERS
+    ]
+    if failed:
+        raise InvalidInputError(
+            "; ".join(exclusion.reason for exclusion in failed), field="product_id"
+        )
+    return change.product, _offer_price(demand, change.product.prices, offer)
+
+
 async def _reload_offer(offer_id: UUID) -> OfferRecord:
     offer = await store.get_offer(offer_id)
     if offer is None:  # pragma: no cover - read back inside the writing transaction
@@ -551,28 +594,12 @@ async def make_offer(
 ) -> OfferRecord:
     """An operator offers one of its listed products for an open demand, at a price within the
     product's list price (so within its cap) and within the buyer's budget."""
-    if caller.role is not Role.OPERATOR:
-        raise PermissionDeniedError("only operators make offers", field="role")
-    message = offer.message.strip()
-    if len(message) > TEXT_MAX_LENGTH:
-        raise InvalidInputError(f"must be at most {TEXT_MAX_LENGTH} characters", field="message")
-    async with _transaction():
+    message = offer_message(caller, offer)
+    async with transaction():
         record = await _visible(caller, await store.get_demand(demand_id, lock=True))
         if record.state is not DemandState.OPEN or record.demand.deadline < today:
             raise ConflictError("the demand is no longer open", field="demand_id")
-        change = await store.product_for_matching(offer.product_id, today)
-        if change is None or change.product.operator_id != str(caller.organisation_id):
-            raise NotFoundError("no such product", field="product_id")
-        failed = [
-            exclusion
-            for exclusion in exclusions(record.demand, change.product)
-            if exclusion.filter in _OFFER_FILTERS
-        ]
-        if failed:
-            raise InvalidInputError(
-                "; ".join(exclusion.reason for exclusion in failed), field="product_id"
-            )
-        price = _offer_price(record, change.product.prices, offer)
+        _product, price = await checked_offer(caller, record.demand, offer, today)
         if await store.pending_offer_exists(demand_id, offer.product_id):
             raise ConflictError(
                 "this product already has a pending offer for the demand", field="product_id"
@@ -598,7 +625,7 @@ async def make_offer(
         )
         await append_record(
             "offer.made",
-            actor=_actor(caller),
+            actor=actor(caller),
             subject=f"offer:{offer_id}",
             payload=_offer_payload(stored),
         )
@@ -648,7 +675,7 @@ async def _buyers_pending_offer(
 async def accept_offer(caller: Principal, offer_id: UUID, *, today: date) -> OfferRecord:
     """The buyer accepts an offer: the demand is matched. The order is made by the orders use
     case, which sets the offer's ``order_id``; until then it stays empty."""
-    async with _transaction():
+    async with transaction():
         offer, record = await _buyers_pending_offer(caller, offer_id)
         if record.state is not DemandState.OPEN:
             raise ConflictError(
@@ -659,11 +686,9 @@ async def accept_offer(caller: Principal, offer_id: UUID, *, today: date) -> Off
             raise ConflictError("the offered product is no longer listed", field="product_id")
         now = _now()
         await store.decide_offer(offer_id, OfferState.ACCEPTED, now)
-        await store.set_demand_state(record.id, DemandState.MATCHED, None, now)
-        ledger = _LedgerRecords(_actor(caller))
-        await _decline_pending(ledger, record.id, "another offer was accepted", now)
+        ledger = LedgerRecords(actor(caller))
+        matched = await match(ledger, record, now)
         accepted = await _reload_offer(offer_id)
-        matched = await _reload(record.id)
         await notifications.notify(
             offer.operator_org_id,
             "offer.accepted",
@@ -672,13 +697,13 @@ async def accept_offer(caller: Principal, offer_id: UUID, *, today: date) -> Off
             now=now,
         )
         ledger.add("offer.accepted", f"offer:{offer_id}", _offer_payload(accepted))
-        _demand_record(ledger, "demand.matched", matched, {"offer_id": str(offer_id)})
+        demand_record(ledger, "demand.matched", matched, {"offer_id": str(offer_id)})
         await ledger.append()
     return accepted
 
 
 async def decline_offer(caller: Principal, offer_id: UUID) -> OfferRecord:
-    async with _transaction():
+    async with transaction():
         offer, record = await _buyers_pending_offer(caller, offer_id)
         now = _now()
         await store.decide_offer(offer_id, OfferState.DECLINED, now)
@@ -692,7 +717,7 @@ async def decline_offer(caller: Principal, offer_id: UUID) -> OfferRecord:
         )
         await append_record(
             "offer.declined",
-            actor=_actor(caller),
+            actor=actor(caller),
             subject=f"offer:{offer_id}",
             payload=_offer_payload(declined),
         )
@@ -758,7 +783,7 @@ async def order_offer(
     and matches the demand; the ledger leaves come last. The payment starts after the commit,
     as ``orders.place`` does. The same key and body answer the same order."""
     key = orders.checked_idempotency_key(idempotency_key)
-    async with _transaction(), connection() as conn:
+    async with transaction(), connection() as conn:
         offer, record = await _buyers_offer(caller, offer_id, demand_id)
         request = _offer_order_request(offer, terms)
         fingerprint = _offer_order_fingerprint(offer_id, request)
@@ -777,11 +802,10 @@ async def order_offer(
 async def _record_offer_order(
     caller: Principal, offer: OfferRecord, record: DemandRecord, order_id: UUID, now: datetime
 ) -> OfferRecord:
-    ledger = _LedgerRecords(_actor(caller))
+    ledger = LedgerRecords(actor(caller))
     if offer.state is OfferState.PENDING:
         await store.decide_offer(offer.id, OfferState.ACCEPTED, now)
-        await store.set_demand_state(record.id, DemandState.MATCHED, None, now)
-        await _decline_pending(ledger, record.id, "another offer was accepted", now)
+        await match(ledger, record, now)
     await OfferRow.update({OfferRow.order_id: order_id}).where(OfferRow.id == offer.id).run()
     ordered = await _reload_offer(offer.id)
     await notifications.notify(
@@ -790,7 +814,7 @@ async def _record_offer_order(
         now=now)
     if offer.state is OfferState.PENDING:
         ledger.add("offer.accepted", f"offer:{offer.id}", _offer_payload(ordered))
-        _demand_record(ledger, "demand.matched", await _reload(record.id),
+        demand_record(ledger, "demand.matched", await _reload(record.id),
                        {"offer_id": str(offer.id)})
     ledger.add("offer.ordered", f"offer:{offer.id}", _offer_payload(ordered))
     await ledger.append()
