@@ -168,6 +168,52 @@ def _names_code(record: LedgerRecord, code: str) -> bool:
     return record.payload.get("code") == code
 
 
+@dataclass(frozen=True)
+class ProvenEntry:
+    """A leaf of a peer's log with what proved it: included in a checkpoint its key signed."""
+
+    leaf_index: int
+    entry: bytes
+    leaf_hash: bytes
+    record: LedgerRecord
+    checkpoint: Checkpoint
+    checkpoint_note: str
+
+
+async def fetch_proven_entry(client: httpx.AsyncClient, profile: ExchangeProfile,
+                             leaf_index: int) -> ProvenEntry:
+    """Fetch leaf `leaf_index` of the peer's log and check its inclusion proof against a
+    checkpoint signed with the profile's key (not yet against the chain: see `recognise_code`)."""
+    base = profile.api_base_url.rstrip("/")
+    document = await _get_json(client, f"{base}/ledger/entries/{leaf_index}")
+    if not isinstance(document, dict):
+        raise RecognitionError("the peer's entry answer is not a JSON object")
+    entry = _b64(document.get("entry"), "entry")
+    proof = document.get("inclusion_proof")
+    if not isinstance(proof, list):
+        raise RecognitionError("the peer's entry answer has no inclusion proof list")
+    proof_hashes = [_b64(element, "inclusion proof element") for element in proof]
+    note = document.get("checkpoint")
+    if not isinstance(note, str):
+        raise RecognitionError("the peer's entry answer has no checkpoint")
+    hashed = leaf_hash(entry)
+    try:
+        record = LedgerRecord.from_canonical_json(entry)
+    except EntryError as error:
+        raise RecognitionError(f"leaf {leaf_index} is not a ledger record: {error}") from error
+    try:
+        # Only what the peer's key signed counts; the JSON's own size and root are ignored.
+        checkpoint = open_checkpoint(note, profile.verifier, expected_origin=profile.origin)
+    except CheckpointError as error:
+        raise RecognitionError(f"the peer's checkpoint: {error}") from error
+    try:
+        verify_inclusion(leaf_index, checkpoint.tree_size, hashed, proof_hashes,
+                         checkpoint.root_hash)
+    except ProofError as error:
+        raise RecognitionError(f"inclusion of leaf {leaf_index}: {error}") from error
+    return ProvenEntry(leaf_index, entry, hashed, record, checkpoint, note)
+
+
 async def recognise_code(client: httpx.AsyncClient, profile: ExchangeProfile, code: str,
                          reader: ConsortiumReader) -> RecognisedCode:
     """Checks 2–4 for `code`, against a profile already checked by `verify_peer_profile`."""
@@ -181,47 +227,20 @@ async def recognise_code(client: httpx.AsyncClient, profile: ExchangeProfile, co
                                f"peer {profile.origin!r} ({profile.chain_address})")
 
     base = profile.api_base_url.rstrip("/")
-    document = await _get_json(client, f"{base}/ledger/entries/{on_chain.leaf_index}")
-    if not isinstance(document, dict):
-        raise RecognitionError("the peer's entry answer is not a JSON object")
-    entry = _b64(document.get("entry"), "entry")
-    proof = document.get("inclusion_proof")
-    if not isinstance(proof, list):
-        raise RecognitionError("the peer's entry answer has no inclusion proof list")
-    proof_hashes = [_b64(element, "inclusion proof element") for element in proof]
-    note = document.get("checkpoint")
-    if not isinstance(note, str):
-        raise RecognitionError("the peer's entry answer has no checkpoint")
-
-    hashed = leaf_hash(entry)
-    if hashed != on_chain.leaf_hash:
+    proven = await fetch_proven_entry(client, profile, on_chain.leaf_index)
+    if proven.leaf_hash != on_chain.leaf_hash:
         raise RecognitionError(
-            f"the peer serves leaf {on_chain.leaf_index} hashing to {hashed.hex()}, but the "
-            f"chain registered {code} with leaf hash {on_chain.leaf_hash.hex()}")
-    try:
-        record = LedgerRecord.from_canonical_json(entry)
-    except EntryError as error:
-        raise RecognitionError(f"leaf {on_chain.leaf_index} is not a ledger record: "
-                               f"{error}") from error
-    if not _names_code(record, code):
-        raise RecognitionError(f"leaf {on_chain.leaf_index} ({record.kind}) does not record "
-                               f"code {code}")
-    try:
-        # Only what the peer's key signed counts; the JSON's own size and root are ignored.
-        checkpoint = open_checkpoint(note, profile.verifier, expected_origin=profile.origin)
-    except CheckpointError as error:
-        raise RecognitionError(f"the peer's checkpoint: {error}") from error
-    try:
-        verify_inclusion(on_chain.leaf_index, checkpoint.tree_size, hashed, proof_hashes,
-                         checkpoint.root_hash)
-    except ProofError as error:
-        raise RecognitionError(f"inclusion of {code}: {error}") from error
-
+            f"the peer serves leaf {on_chain.leaf_index} hashing to {proven.leaf_hash.hex()}, "
+            f"but the chain registered {code} with leaf hash {on_chain.leaf_hash.hex()}")
+    if not _names_code(proven.record, code):
+        raise RecognitionError(f"leaf {on_chain.leaf_index} ({proven.record.kind}) does not "
+                               f"record code {code}")
     anchored_size = await _check_anchor(client, base, profile.chain_address,
-                                        checkpoint=checkpoint, leaf_index=on_chain.leaf_index,
-                                        reader=reader)
+                                        checkpoint=proven.checkpoint,
+                                        leaf_index=on_chain.leaf_index, reader=reader)
     return RecognisedCode(code, profile.chain_address, profile.origin, on_chain.leaf_index,
-                          hashed, entry, record, checkpoint, note, anchored_size)
+                          proven.leaf_hash, proven.entry, proven.record, proven.checkpoint,
+                          proven.checkpoint_note, anchored_size)
 
 
 async def _check_anchor(client: httpx.AsyncClient, base: str, exchange: str, *,
@@ -246,17 +265,32 @@ async def _check_anchor(client: httpx.AsyncClient, base: str, exchange: str, *,
         raise RecognitionError(
             f"the peer serves checkpoint size {size}, older than its anchored size "
             f"{latest_size}; a stale or rolled-back view")
-    url = f"{base}/ledger/consistency?from={latest_size}&to={size}"
+    try:
+        await verify_extension(client, base, older_size=latest_size, older_root=latest_root,
+                               newer=checkpoint)
+    except RecognitionError as error:
+        raise RecognitionError(f"the peer's checkpoint does not extend its anchor at size "
+                               f"{latest_size}: {error}") from error
+    return latest_size
+
+
+async def verify_extension(client: httpx.AsyncClient, base: str, *, older_size: int,
+                           older_root: bytes, newer: Checkpoint) -> None:
+    """Check, with an RFC 9162 consistency proof the peer serves, that its tree at
+    `older_size` (root `older_root`) is a prefix of the tree `newer` signs."""
+    if older_size == newer.tree_size:
+        if older_root != newer.root_hash:
+            raise RecognitionError(f"two different roots for size {older_size}")
+        return
+    url = f"{base}/ledger/consistency?from={older_size}&to={newer.tree_size}"
     document = await _get_json(client, url)
     if not isinstance(document, dict) or not isinstance(document.get("proof"), list):
         raise RecognitionError(f"GET {url}: no proof list")
     proof = [_b64(element, "consistency proof element") for element in document["proof"]]
     try:
-        verify_consistency(latest_size, size, proof, latest_root, checkpoint.root_hash)
+        verify_consistency(older_size, newer.tree_size, proof, older_root, newer.root_hash)
     except ProofError as error:
-        raise RecognitionError(f"the peer's checkpoint does not extend its anchor at size "
-                               f"{latest_size}: {error}") from error
-    return latest_size
+        raise RecognitionError(str(error)) from error
 
 
 def evidence(recognised: RecognisedCode) -> dict[str, Any]:

@@ -152,6 +152,10 @@ class Product:
     scenario: str | None = None
     state: ProductState = ProductState.DRAFT
     delisting_reason: str = ""
+    # The peer exchange (its ledger origin) whose registration of this product was recognised
+    # here (一地上架,全国互认): the operator's authorization and the sources were checked where it
+    # was registered, and that exchange's log is watched for their end instead.
+    recognised_from: str | None = None
 
     def __post_init__(self) -> None:
         self._set("operator_id", require_text("operator_id", self.operator_id, max_length=200))
@@ -177,6 +181,11 @@ class Product:
         if self.scenario is not None:
             self._set(
                 "scenario", require_text("scenario", self.scenario, max_length=MAX_SCENARIO_LENGTH)
+            )
+        if self.recognised_from is not None:
+            self._set(
+                "recognised_from",
+                require_text("recognised_from", self.recognised_from, max_length=255),
             )
         require_member("state", self.state, ProductState)
         if (self.state is ProductState.DELISTED) != bool(self.delisting_reason):
@@ -315,6 +324,9 @@ def listing_blockers(
                 f"the product must be registered before listing; its registration is {state}",
             )
         )
+    if product.recognised_from is not None:
+        # Authorization and sources belong to the registering exchange, which checked them.
+        return blockers
     if authorization is None:
         blockers.append(
             Blocker(

@@ -18,8 +18,8 @@ from listings.authorization import Authorization, AuthorizationState
 from listings.catalog import product_document
 from listings.codes import UnifiedCode
 from listings.context import Actor, OperatorDirectory
-from listings.domains import Grade
-from listings.errors import DomainRuleError, DomainValueError, NotFoundError
+from listings.domains import Grade, SubjectKind
+from listings.errors import DomainRuleError, DomainValueError, NotFoundError, require_text
 from listings.product import Blocker, Product, ProductState
 from listings.registration import RegistrationState
 from listings.repository import AuthorizationRecord, ProductRecord
@@ -175,3 +175,57 @@ async def delist(actor: Actor, product_id: UUID, *, reason: str) -> ProductRecor
     if stored is None:
         raise RuntimeError("the product vanished")
     return stored
+
+
+async def list_recognised(
+    actor: Actor, product: Product, code: UnifiedCode, *, today: date, directory: OperatorDirectory
+) -> ProductRecord:
+    """List a product registered at a peer exchange under its code there (一地上架,全国互认).
+
+    The caller has verified the code against the peer's log and anchor and that the caller's
+    organisation holds the registration; here it becomes a listed product of this catalog,
+    with no local authorization (the registering exchange's is watched instead).
+    """
+    if product.recognised_from is None:
+        raise DomainValueError("recognised_from", "a recognised product names its exchange")
+    if product.operator_id != str(actor.organisation_id):
+        raise DomainValueError("operator_id", "an operator lists only its own products")
+    if code.kind not in (SubjectKind.PRODUCT, SubjectKind.SERVICE):
+        raise DomainRuleError("code", f"{code} is a {code.kind.value} code; only products and "
+                                      "services are listed")
+    operator_name = await directory.operator_name(actor.organisation_id)
+    if operator_name is None:
+        raise DomainValueError("operator_id", "the caller is not an operator organisation")
+    listed = model.list_product(
+        product, None, RegistrationState.REGISTERED, today, source_grades={}
+    )
+    async with transaction():
+        if await repository.products_under_code(code):
+            raise DomainRuleError("code", f"a product under {code} is already in this catalog")
+        product_id = uuid4()
+        document = product_document(
+            title=listed.title,
+            description=listed.description,
+            domain=listed.domain,
+            operator_name=operator_name,
+            scenario=listed.scenario,
+        )
+        now = _now()
+        await repository.insert_product(product_id, operator_name, product, document, now)
+        await repository.set_product_registration_code(product_id, code)
+        await repository.mark_listed(product_id, None, now)
+        stored = await repository.get_product(product_id)
+    if stored is None:
+        raise RuntimeError("the product vanished")
+    return stored
+
+
+async def delist_recognised(code: UnifiedCode, *, reason: str) -> list[UUID]:
+    """Delist what this catalog lists under a peer's code, when that exchange cancelled the
+    registration or the operator's authorization there ended; returns the products delisted."""
+    checked_reason = require_text("reason", reason, max_length=model.MAX_REASON_LENGTH)
+    async with transaction():
+        product_ids = await repository.recognised_products_listed_under(code)
+        if product_ids:
+            await repository.mark_delisted(product_ids, checked_reason, "registry", _now())
+    return product_ids

@@ -28,6 +28,7 @@ from listings.registration import (
     RegistrationState,
 )
 from listings.repository import (
+    ProductRecord,
     RegistrationEventRecord,
     RegistrationRecord,
     RegistryRecord,
@@ -115,6 +116,7 @@ async def apply(  # noqa: PLR0912 -- one branch per registration kind, kept side
             if target_code is not None:
                 raise DomainRuleError("target_code", "a first registration refers to no code")
             await _check_product_link(actor, data, product_id)
+            await _check_not_registered_at_peer(actor, data)
             registration = model.apply_first(data, applied_on=today)
         else:
             if target_code is None:
@@ -152,6 +154,19 @@ async def apply(  # noqa: PLR0912 -- one branch per registration kind, kept side
     if stored is None:
         raise RuntimeError("the registration vanished")
     return stored
+
+
+async def _check_not_registered_at_peer(actor: Actor, data: RegistrationData) -> None:
+    """一地注册,全国互信: what this operator lists here on a peer's registration is registered
+    there; registering it again here would give one product two codes."""
+    record = await repository.recognised_product_titled(actor.organisation_id, data.title)
+    if record is not None:
+        raise DomainRuleError(
+            "data.title",
+            f"{data.title} is registered at {record.product.recognised_from} as "
+            f"{record.registration_code} and listed here by recognition; it is not registered "
+            "twice",
+        )
 
 
 async def _check_product_link(
@@ -414,12 +429,14 @@ async def assign_due_codes(today: date, issuer: str) -> list[UUID]:
 @dataclass(frozen=True)
 class RegistryView:
     """What the public registry shows for a code: the entry, the registration now in force,
-    and every registration filed under the code, each with its history."""
+    and every registration filed under the code, each with its history; and the products
+    offered under it that have been on the catalog (peers watch them to follow a delisting)."""
 
     entry: RegistryRecord
     current: RegistrationRecord
     registrations: list[RegistrationRecord]
     events: list[RegistrationEventRecord]
+    products: list[ProductRecord]
 
 
 async def lookup(code: UnifiedCode) -> RegistryView:
@@ -437,6 +454,12 @@ async def lookup(code: UnifiedCode) -> RegistryView:
         current=by_id[entry.current_registration_id],
         registrations=registrations,
         events=events,
+        # Drafts are the operator's own business until they are listed.
+        products=[
+            record
+            for record in await repository.products_under_code(code)
+            if record.listed_at is not None
+        ],
     )
 
 

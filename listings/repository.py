@@ -655,6 +655,7 @@ def _product(row: Mapping[str, Any]) -> ProductRecord:
         scenario=row["scenario"],
         state=_of(ProductState, row["state"]),
         delisting_reason=row["delisting_reason"],
+        recognised_from=row["recognised_from"],
     )
     code = row["registration_code"]
     return ProductRecord(
@@ -676,7 +677,7 @@ _PRODUCT_COLUMNS = (
     "delivery_form, update_cycle, grade, quality_completeness, quality_accuracy, "
     "quality_timeliness, quality_usability, quality_machine_readability, permitted_purposes, "
     "prices::text AS prices, scenario, state, delisting_reason, delisted_by, authorization_id, "
-    "registration_code, created_at, updated_at, listed_at"
+    "registration_code, recognised_from, created_at, updated_at, listed_at"
 )
 
 
@@ -707,6 +708,7 @@ def product_row_values(
         product.scenario,
         product.state.value,
         product.delisting_reason,
+        product.recognised_from,
         search_vector,
         now,
         now,
@@ -734,6 +736,7 @@ INSERT_PRODUCT_COLUMNS = (
     "scenario",
     "state",
     "delisting_reason",
+    "recognised_from",
     "search_vector",
     "created_at",
     "updated_at",
@@ -761,6 +764,22 @@ async def get_product(product_id: UUID, *, lock: bool = False) -> ProductRecord 
         product_id,
     )
     return None if row is None else _product(row)
+
+
+async def get_product_with_authorization(
+    product_id: UUID,
+) -> tuple[ProductRecord, AuthorizationRecord | None] | None:
+    """The product and the authorization it is listed under, in one round trip."""
+    row = await _one(
+        "SELECT product.*, (SELECT granted FROM listings_authorizations granted "  # noqa: S608 -- constant columns
+        "WHERE granted.id = product.authorization_id) AS listed_under "
+        f"FROM (SELECT {_PRODUCT_COLUMNS} FROM listings_products WHERE id = {{}}) AS product",
+        product_id,
+    )
+    if row is None:
+        return None
+    listed_under = row["listed_under"]
+    return _product(row), None if listed_under is None else _authorization(listed_under)
 
 
 async def list_products(
@@ -820,7 +839,7 @@ async def mark_delisted(
     )
 
 
-async def mark_listed(product_id: UUID, authorization_id: UUID, now: datetime) -> None:
+async def mark_listed(product_id: UUID, authorization_id: UUID | None, now: datetime) -> None:
     await _rows(
         "UPDATE listings_products SET state = 'listed', delisting_reason = '', delisted_by = NULL, "
         "authorization_id = {}, listed_at = {}, updated_at = {} WHERE id = {}",
@@ -829,6 +848,34 @@ async def mark_listed(product_id: UUID, authorization_id: UUID, now: datetime) -
         now,
         product_id,
     )
+
+
+async def recognised_products_listed_under(code: UnifiedCode) -> list[UUID]:
+    rows = await _rows(
+        "SELECT id FROM listings_products WHERE state = 'listed' AND registration_code = {} "
+        "AND recognised_from IS NOT NULL ORDER BY id FOR UPDATE",
+        str(code),
+    )
+    return [row["id"] for row in rows]
+
+
+async def recognised_product_titled(operator_id: UUID, title: str) -> ProductRecord | None:
+    row = await _one(
+        f"SELECT {_PRODUCT_COLUMNS} FROM listings_products "  # noqa: S608 -- constant columns
+        "WHERE operator_id = {} AND title = {} AND recognised_from IS NOT NULL LIMIT 1",
+        operator_id,
+        title,
+    )
+    return None if row is None else _product(row)
+
+
+async def products_under_code(code: UnifiedCode) -> list[ProductRecord]:
+    rows = await _rows(
+        f"SELECT {_PRODUCT_COLUMNS} FROM listings_products WHERE registration_code = {{}}"  # noqa: S608 -- constant columns
+        " ORDER BY created_at",
+        str(code),
+    )
+    return [_product(row) for row in rows]
 
 
 async def set_product_registration_code(product_id: UUID, code: UnifiedCode) -> None:

@@ -141,6 +141,7 @@ class ProductRow(Table, tablename="listings_products"):
     state = Varchar(length=16)
     delisting_reason = Text()
     delisted_by = Varchar(length=16, null=True)
+    recognised_from = Varchar(length=255, null=True)
     authorization_id = UUID(null=True)
     registration_code = Varchar(length=40, null=True)
     created_at = Timestamptz()

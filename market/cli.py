@@ -14,6 +14,7 @@ from uuid import UUID
 
 from market.accounts import service as accounts
 from market.accounts.model import OrganisationKind
+from market.consortium_cli import add_consortium_commands
 from market.database import database_server, export_for_piccolo, migrate
 from market.demo import seed_demo_data
 from market.errors import NotFoundError
@@ -64,6 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     staff.set_defaults(command=create_staff_command)
 
     add_ledger_commands(commands)
+    add_consortium_commands(commands)
 
     token = commands.add_parser("token", help="issue or revoke API tokens")
     token_commands = token.add_subparsers(required=True, metavar="ACTION")

@@ -45,3 +45,9 @@ class PermissionDeniedError(MarketError):
     problem = "forbidden"
     status = 403
     title = "Forbidden"
+
+
+class ServiceUnavailableError(MarketError):
+    problem = "service-unavailable"
+    status = 503
+    title = "Service unavailable"

@@ -6,10 +6,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 from ledger.chain import ChainGateway, Web3ChainGateway
+from ledger.cosignature import Cosigner
 from ledger.keys import load_signer
 from ledger.note import NoteSigner
+from ledger.recognition import Web3ConsortiumReader
 from ledger.reconcile import ReconcileOptions, RecordSource
+from ledger.witness_keys import load_cosigner
 from listings.ledger_records import AuthorizationRecords, RegistrationRecords, RegistryRecords
+from market.peering.ledger_records import PeerRecords, RecognitionRecords
 from market.settings import Settings
 from settlement.ledger_records import FeeCapRecords, JournalRecords, RevenueCeilingRecords
 
@@ -17,13 +21,20 @@ from settlement.ledger_records import FeeCapRecords, JournalRecords, RevenueCeil
 def record_sources() -> list[RecordSource]:
     """Every domain record the exchange logs, for reconciliation against its leaves."""
     return [AuthorizationRecords(), RegistrationRecords(), RegistryRecords(), JournalRecords(),
-            FeeCapRecords(), RevenueCeilingRecords()]
+            FeeCapRecords(), RevenueCeilingRecords(), PeerRecords(), RecognitionRecords()]
 
 
 def ledger_signer(settings: Settings) -> NoteSigner:
     return load_signer(origin=settings.ledger_origin, signing_key=settings.ledger_signing_key,
                        key_path=settings.ledger_key_path,
                        default_origin=f"{settings.host}:{settings.port}/ledger")
+
+
+def witness_cosigner(settings: Settings) -> Cosigner:
+    """The witness's cosigning key, separate from the ledger's signing key."""
+    return load_cosigner(signing_key=settings.witness_signing_key,
+                         key_path=settings.witness_key_path,
+                         default_name=f"{settings.host}:{settings.port}/witness")
 
 
 def chain_gateway(settings: Settings) -> Web3ChainGateway | None:
@@ -33,6 +44,14 @@ def chain_gateway(settings: Settings) -> Web3ChainGateway | None:
         return None
     return Web3ChainGateway(settings.chain_rpc_url, settings.chain_private_key,
                             settings.ledger_contract_address)
+
+
+def consortium_reader(settings: Settings) -> Web3ConsortiumReader | None:
+    """A read-only view of the consortium contract, or None when no chain is configured."""
+    if settings.chain_rpc_url is None or settings.ledger_contract_address is None:
+        return None
+    return Web3ConsortiumReader(settings.chain_rpc_url, settings.ledger_contract_address,
+                                request_timeout_s=settings.peer_timeout_s)
 
 
 def reconcile_options(settings: Settings) -> ReconcileOptions:

@@ -95,6 +95,8 @@ class ProductOut(msgspec.Struct):
     delisting_reason: str
     registration_code: str | None
     authorization_id: UUID | None
+    # The peer exchange whose registration this listing stands on (一地上架,全国互认).
+    recognised_from: str | None
     created_at: datetime
     listed_at: datetime | None
 
@@ -123,11 +125,12 @@ def product_out(record: ProductRecord) -> ProductOut:
         state=labelled(product.state), delisting_reason=product.delisting_reason,
         registration_code=None if record.registration_code is None
         else str(record.registration_code),
-        authorization_id=record.authorization_id, created_at=record.created_at,
+        authorization_id=record.authorization_id,
+        recognised_from=product.recognised_from, created_at=record.created_at,
         listed_at=record.listed_at)
 
 
-def _price(index: int, price: PriceIn) -> Price:
+def price_of(index: int, price: PriceIn) -> Price:
     field = f"prices[{index}]"
     return within(field, lambda: Price(
         purpose=vocabulary(Purpose, price.purpose, "purpose"),
@@ -150,7 +153,7 @@ def _product(operator_id: UUID, data: ProductCreate) -> Product:
                                   machine_readability=quality.machine_readability),
         permitted_purposes=frozenset(vocabulary(Purpose, value, f"permitted_purposes[{index}]")
                                      for index, value in enumerate(data.permitted_purposes)),
-        prices=tuple(_price(index, price) for index, price in enumerate(data.prices)),
+        prices=tuple(price_of(index, price) for index, price in enumerate(data.prices)),
         scenario=data.scenario)
 
 

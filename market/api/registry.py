@@ -13,6 +13,7 @@ from listings import registrations_service as service
 from listings.codes import parse_code
 from market.api.access import public
 from market.api.listings_common import Labelled, labelled
+from market.api.products import ProductOut, product_out
 from market.api.registrations import RegistrationOut, registration_out
 
 
@@ -35,6 +36,7 @@ class RegistryEntryOut(msgspec.Struct):
     current: RegistrationOut
     registrations: list[RegistrationOut]
     history: list[RegistryEventOut]
+    products: list[ProductOut]
 
 
 class RegistryController(Controller):
@@ -55,4 +57,5 @@ class RegistryController(Controller):
             history=[RegistryEventOut(registration_id=event.registration_id, step=event.step,
                                       state=event.state, detail=event.detail, actor=event.actor,
                                       leaf_index=event.leaf_index, occurred_at=event.occurred_at)
-                     for event in view.events])
+                     for event in view.events],
+            products=[product_out(record) for record in view.products])

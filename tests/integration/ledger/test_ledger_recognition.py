@@ -3,14 +3,12 @@ signed profile, the consortium contract on anvil, and A's log served over HTTP."
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
-from litestar import Litestar
 
 from ledger.anchoring import run_anchoring
 from ledger.chain import Web3ChainGateway
@@ -25,11 +23,11 @@ from ledger.recognition import (
 )
 from ledger.sealing import seal
 from market.api.exchange import exchange_profile
-from market.app import create_app
 from market.ledger_wiring import ledger_signer
 from market.settings import Settings
 from tests.e2e.listings_flow import make_cast, register, resource_data
 from tests.integration.ledger.conftest import ORIGIN, Chain
+from tests.integration.ledger.running_app import app_client
 
 pytestmark = pytest.mark.chain
 
@@ -46,23 +44,8 @@ def settings_a(db: str, tmp_path: Path, chain: Chain) -> Settings:
 
 @pytest.fixture
 async def client_a(settings_a: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app: Litestar = create_app(settings_a)
-    started, stopping = asyncio.Event(), asyncio.Event()
-
-    async def run_lifespan() -> None:
-        async with app.lifespan():
-            started.set()
-            await stopping.wait()
-
-    lifespan = asyncio.create_task(run_lifespan())
-    await started.wait()
-    try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                     base_url=settings_a.base_url) as client:
-            yield client
-    finally:
-        stopping.set()
-        await lifespan
+    async with app_client(settings_a) as client:
+        yield client
 
 
 @pytest.fixture
