@@ -21,13 +21,17 @@ from market.api.demands import DemandController, OfferController
 from market.api.exchange import exchange_router
 from market.api.health import HealthController, readiness_checks
 from market.api.ledger import ledger_router
+from market.api.ledger_bundles import ledger_bundles_router
 from market.api.listings_router import listings_router
 from market.api.notifications import NotificationController
 from market.api.payments import orders_router
+from market.api.peer_demands import peer_demand_router
+from market.api.peers import peers_router
 from market.api.problems import EXCEPTION_HANDLERS
 from market.api.problems_docs import ProblemTypeController
 from market.api.requests import ExchangeRequest
 from market.api.statements import reconciliation_controller, statement_controller
+from market.api.witness import witness_router
 from market.database import close_pool, current_engine, export_for_piccolo, open_pool
 from market.jobs import JOBS, bind_settings
 from market.ledger_wiring import chain_gateway
@@ -79,8 +83,11 @@ def create_app(settings: Settings) -> Litestar:
         dependencies={"order_config": Provide(lambda: order_config, sync_to_thread=False)},
         route_handlers=[HealthController, ProblemTypeController, OrganisationController,
                         TokenController, listings_router(settings), ledger_router(settings),
-                        exchange_router(settings),
-                        DemandController, OfferController, NotificationController,
+                        exchange_router(settings), witness_router(settings),
+                        ledger_bundles_router(settings),
+                        peers_router(settings),
+                        DemandController, OfferController, peer_demand_router(settings),
+                        NotificationController,
                         orders_router(settings), statement_controller(settings),
                         reconciliation_controller(settings)],
         guards=[enforce_access],

@@ -5,6 +5,7 @@ from pathlib import Path
 from piccolo.conf.apps import AppConfig
 
 from market.accounts.tables import ApiToken, Organisation, User
+from market.peering.tables import PEERING_TABLES
 from market.trading.order_tables import ORDER_TABLES
 from market.trading.orders import ConnectedAccountRow
 from market.trading.tables import TRADING_TABLES
@@ -13,7 +14,7 @@ APP_CONFIG = AppConfig(
     app_name="market",
     migrations_folder_path=str(Path(__file__).parent / "piccolo_migrations"),
     table_classes=[Organisation, User, ApiToken, *TRADING_TABLES, *ORDER_TABLES,
-                   ConnectedAccountRow],
+                   ConnectedAccountRow, *PEERING_TABLES],
     migration_dependencies=[],
     commands=[],
 )

@@ -39,13 +39,22 @@ class Settings:
     chain_private_key: str | None = field(default=None, repr=False)
     ledger_contract_address: str | None = None
     chain_confirmations: int = 1
+    # The chain's EIP-155 id, in the signatures of messages to peer exchanges; None: asked of
+    # the node at chain_rpc_url.
+    chain_id: int | None = None
     ledger_anchor_interval_s: float = 30.0
     # A checkpoint still not covered by an anchor after this long is a reconciliation finding.
     ledger_unanchored_alert_minutes: int = 30
+    # Memory for hashes kept between inclusion proofs (ledger.proof_cache); 64 MB holds every
+    # full tile of a 10⁶-leaf log. 0 keeps none.
+    ledger_proof_cache_mb: int = 64
     # The log's C2SP origin; None: the signing key's name, or `<host>:<port>/ledger` when the
     # key is generated. A signed-note private key; None: generated once into the data directory.
     ledger_origin: str | None = None
     ledger_signing_key: str | None = field(default=None, repr=False)
+    # The witness's own cosigning key (a signed-note private key of type 0x04, never the ledger
+    # key); None: generated once into the data directory, named `<host>:<port>/witness`.
+    witness_signing_key: str | None = field(default=None, repr=False)
     # None: bank transfer only; set to switch card payments on through Stripe.
     stripe_api_key: str | None = None
     stripe_webhook_secret: str | None = None
@@ -68,6 +77,13 @@ class Settings:
     # An order still unpaid this long after placement expires and gives its revenue back; bank
     # transfers between companies take a few working days.
     unpaid_order_ttl_minutes: int = 3 * 24 * 60
+    # The address peers and buyers reach this exchange at, when it is not host:port (a proxy).
+    public_base_url: str | None = None
+    # Peer exchanges (互认互通): how long one call to a peer may take.
+    peer_timeout_s: float = 10.0
+    # Organisations' webhooks are called only on public internet addresses unless this is set
+    # (receivers inside the exchange's own network; the tests and the demo on 127.0.0.1).
+    webhook_allow_private: bool = False
 
     @property
     def uses_embedded_database(self) -> bool:
@@ -75,11 +91,15 @@ class Settings:
 
     @property
     def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return self.public_base_url or f"http://{self.host}:{self.port}"
 
     @property
     def ledger_key_path(self) -> Path:
         return self.data_dir / "ledger" / "signing.skey"
+
+    @property
+    def witness_key_path(self) -> Path:
+        return self.data_dir / "ledger" / "witness.skey"
 
     @property
     def anchoring_configured(self) -> bool:
@@ -102,6 +122,7 @@ class Settings:
             chain_rpc_url=_optional(env, "CHAIN_RPC_URL"),
             chain_private_key=_optional(env, "CHAIN_PRIVATE_KEY"),
             ledger_contract_address=_optional(env, "LEDGER_CONTRACT_ADDRESS"),
+            chain_id=_optional_integer(env, "CHAIN_ID", minimum=1, maximum=2**53 - 1),
             chain_confirmations=_integer(env, "CHAIN_CONFIRMATIONS", cls.chain_confirmations,
                                          minimum=1, maximum=100),
             ledger_anchor_interval_s=float(_integer(
@@ -110,12 +131,18 @@ class Settings:
             ledger_unanchored_alert_minutes=_integer(
                 env, "MARKET_LEDGER_UNANCHORED_ALERT_MINUTES",
                 cls.ledger_unanchored_alert_minutes, minimum=1, maximum=10_080),
+            ledger_proof_cache_mb=_integer(env, "MARKET_LEDGER_PROOF_CACHE_MB",
+                                           cls.ledger_proof_cache_mb, minimum=0, maximum=65_536),
             ledger_origin=_optional(env, "MARKET_LEDGER_ORIGIN"),
             ledger_signing_key=_optional(env, "MARKET_LEDGER_SIGNING_KEY"),
+            witness_signing_key=_optional(env, "MARKET_WITNESS_SIGNING_KEY"),
             stripe_api_key=_optional(env, "STRIPE_API_KEY"),
             stripe_webhook_secret=_optional(env, "STRIPE_WEBHOOK_SECRET"),
             stripe_api_base=_optional(env, "STRIPE_API_BASE"),
             exchange_name=env.get("MARKET_EXCHANGE_NAME", cls.exchange_name),
+            public_base_url=_public_base_url(_optional(env, "MARKET_PUBLIC_BASE_URL")),
+            peer_timeout_s=float(_integer(env, "MARKET_PEER_TIMEOUT_S", int(cls.peer_timeout_s),
+                                          minimum=1, maximum=300)),
             exchange_zone=_zone(env.get("MARKET_ZONE", "Asia/Shanghai")),
             web_workers=_integer(env, "MARKET_WEB_WORKERS", cls.web_workers, minimum=1, maximum=64),
             request_max_body_bytes=_integer(
@@ -136,12 +163,25 @@ class Settings:
             unpaid_order_ttl_minutes=_integer(env, "MARKET_UNPAID_ORDER_TTL_MINUTES",
                                               cls.unpaid_order_ttl_minutes, minimum=1,
                                               maximum=60 * 24 * 90),
+            webhook_allow_private=_flag(env, "MARKET_WEBHOOK_ALLOW_PRIVATE",
+                                        cls.webhook_allow_private),
         )
 
 
 def _optional(env: Mapping[str, str], name: str) -> str | None:
     value = env.get(name, "").strip()
     return value or None
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in {"1", "true", "yes", "on"}:
+        return True
+    if raw in {"0", "false", "no", "off"}:
+        return False
+    raise SettingsError(f"{name} must be true or false, got {raw!r}")
 
 
 def _integer(env: Mapping[str, str], name: str, default: int, *, minimum: int, maximum: int) -> int:
@@ -155,6 +195,13 @@ def _integer(env: Mapping[str, str], name: str, default: int, *, minimum: int, m
     if not minimum <= value <= maximum:
         raise SettingsError(f"{name} must be between {minimum} and {maximum}, got {value}")
     return value
+
+
+def _optional_integer(env: Mapping[str, str], name: str, *, minimum: int, maximum: int
+                      ) -> int | None:
+    if _optional(env, name) is None:
+        return None
+    return _integer(env, name, minimum, minimum=minimum, maximum=maximum)
 
 
 def _code_issuer(value: str) -> str:
@@ -178,3 +225,12 @@ def _zone(name: str) -> ZoneInfo:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         raise SettingsError(f"MARKET_ZONE is not a known time zone: {name!r}") from None
+
+
+def _public_base_url(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if re.fullmatch(r"https?://[^\s/]+(/[^\s]*)?", value, re.ASCII) is None:
+        raise SettingsError(f"MARKET_PUBLIC_BASE_URL must be an http(s) URL, got {value!r}")
+    # Peers join paths to it; a trailing slash would double theirs.
+    return value.rstrip("/")
