@@ -59,14 +59,35 @@ def ok(response: Any, status: int = 200) -> Any:
     return response.json()
 
 
-async def listed_product_at(exchange: Exchange) -> dict[str, Any]:
-    """A listed product of the demo weather operator at `exchange`, with its code."""
+async def listed_products_at(exchange: Exchange) -> list[dict[str, Any]]:
+    """The demo weather operator's listed products at `exchange` that have their code."""
     async with exchange.client() as client:
         products = ok(await client.get("/products", headers=exchange.headers(OPERATOR)))
     listed = [product for product in products
               if product["state"]["value"] == "listed" and product["registration_code"]]
     assert listed, products
-    return listed[0]
+    return listed
+
+
+async def listed_product_at(exchange: Exchange) -> dict[str, Any]:
+    return (await listed_products_at(exchange))[0]
+
+
+async def cancel_registration_at(exchange: Exchange, code: str) -> None:
+    """The operator files a cancellation (注销登记); staff take it through notice to its end."""
+    async with exchange.client() as client:
+        applied = ok(await client.post("/registrations", json={
+            "kind": "cancellation", "target_code": code, "statement": "产品停止提供"},
+            headers=exchange.headers(OPERATOR)), 201)
+        base = f"/registrations/{applied['id']}"
+        ok(await client.post(f"{base}/accept", headers=exchange.headers(STAFF)))
+        ok(await client.post(f"{base}/start-review", headers=exchange.headers(STAFF)))
+        notice = ok(await client.post(f"{base}/open-notice", headers=exchange.headers(STAFF)))
+        # The notice days pass, as in real life.
+        await exchange.sql("UPDATE listings_registrations SET notice_starts_on = "
+                           "notice_starts_on - $1::integer WHERE id = $2",
+                           notice["notice"]["days"], uuid.UUID(applied["id"]))
+        ok(await client.post(f"{base}/assign-code", headers=exchange.headers(STAFF)))
 
 
 async def configure_peer(at: Exchange, peer: Exchange) -> dict[str, Any]:
@@ -244,6 +265,24 @@ async def test_list_at_a_recognised_and_sold_at_b_then_delisted_when_a_revokes(
         # The trade at B is recorded in B's ledger under A's code, naming A.
         assert (order["registration_code"], order["registered_at"]) == (code, a.origin)
 
+    # A cancels the registration of another product recognised at B: B delists that one.
+    second = next(item for item in await listed_products_at(a)
+                  if item["registration_code"] != code)
+    second_code = second["registration_code"]
+    await verified_at(b, second_code)
+    async with b.client() as client:
+        second_at_b = ok(await client.post("/recognitions", json={
+            "code": second_code, "prices": industry_prices(second)},
+            headers=b.headers(OPERATOR)), 201)["product"]
+    await cancel_registration_at(a, second_code)
+    async with b.client() as client:
+        withdrawn = ok(await client.post("/recognitions/check", headers=b.headers(STAFF)))
+        assert withdrawn == [second_code]
+        gone = ok(await client.get(f"/products/{second_at_b['id']}",
+                                   headers=b.headers(OPERATOR)))
+    assert gone["state"]["value"] == "delisted"
+    assert f"{a.name} cancelled registration {second_code}" in gone["delisting_reason"]
+
     # A's regulator revokes the operator's authorization: A delists, and B follows.
     async with a.client() as client:
         ok(await client.post(f"/authorizations/{product_at_a['authorization_id']}/revoke",
@@ -257,8 +296,9 @@ async def test_list_at_a_recognised_and_sold_at_b_then_delisted_when_a_revokes(
         assert delisted["state"]["value"] == "delisted"
         assert a.name in delisted["delisting_reason"]
         assert "运营机构违反授权运营协议" in delisted["delisting_reason"]
-        [recognition] = ok(await client.get("/recognitions", headers=b.headers(STAFF)))
-        assert recognition["state"] == "withdrawn"
+        recognitions = ok(await client.get("/recognitions", headers=b.headers(STAFF)))
+        assert {item["code"]: item["state"] for item in recognitions} == {
+            code: "withdrawn", second_code: "withdrawn"}
 
         # B's database, log and chain agree, peering records included.
         reconciliation = ok(await client.post("/ledger/reconciliations",
