@@ -15,7 +15,7 @@ from litestar import Controller, Router, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
-from listings.codes import parse_code
+from listings.codes import UnifiedCode, parse_code
 from market.accounts.model import Role
 from market.api.access import AUTHENTICATED, Caller, provide_principal, roles
 from market.api.listings_common import ListingsConfig, actor_of
@@ -119,7 +119,7 @@ def recognition_out(recognition: Recognition) -> RecognitionOut:
                              for field in RecognitionOut.__struct_fields__})
 
 
-def _code(value: str) -> Any:
+def _code(value: str) -> UnifiedCode:
     return parse_code(value, "code")
 
 

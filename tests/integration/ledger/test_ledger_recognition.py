@@ -3,6 +3,7 @@ signed profile, the consortium contract on anvil, and A's log served over HTTP."
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -60,13 +61,17 @@ async def seal_and_anchor(settings: Settings, chain: Chain) -> int:
     assert sealed is not None
     gateway = Web3ChainGateway(chain.node.rpc_url, chain.exchange_key, chain.contract.address)
     try:
-        # One pass registers queued codes; the anchor may need a second pass.
-        for _ in range(5):
+        # One pass registers queued codes; the anchor may need a second pass, and the app's
+        # own anchoring job may hold the lock for a moment.
+        for _ in range(50):
             run = await run_anchoring(gateway, confirmations=1)
             assert run.error is None
             if chain.contract.functions.latestAnchor(chain.exchange).call()[0] >= \
-                    sealed.tree_size and not run.in_flight:
+                    sealed.tree_size and not run.in_flight and not run.busy:
                 break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("the anchor was not confirmed")
     finally:
         await gateway.close()
     return int(sealed.tree_size)
