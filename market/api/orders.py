@@ -171,8 +171,13 @@ def grant_out(grant: delivery.Grant) -> GrantOut:
 
 
 async def order_out(order: orders.Order, client_secret: str | None = None) -> OrderOut:
-    grant = await delivery.grant_for_order(order.id)
-    refunded = await refund_records.refunds_of(order.id)
+    if order.state is orders.OrderState.AWAITING_PAYMENT:
+        # Grants and refunds begin with payment: an order awaiting it has neither, which
+        # spares the answer to a new order two reads.
+        grant, refunded = None, []
+    else:
+        grant = await delivery.grant_for_order(order.id)
+        refunded = await refund_records.refunds_of(order.id)
     payment = None if order.payment_provider is None else PaymentOut(
         provider=order.payment_provider, reference=order.payment_reference,
         client_secret=client_secret)
