@@ -69,6 +69,16 @@ def _best_authorization(
     return best
 
 
+def _catalog_document(product: Product, operator_name: str) -> str:
+    return product_document(
+        title=product.title,
+        description=product.description,
+        domain=product.domain,
+        operator_name=operator_name,
+        scenario=product.scenario,
+    )
+
+
 async def create(
     actor: Actor, product: Product, *, today: date, directory: OperatorDirectory
 ) -> ProductRecord:
@@ -95,13 +105,7 @@ async def create(
         if gaps:
             raise DomainRuleError(gaps[0].field, "; ".join(gap.message for gap in gaps))
         product_id = uuid4()
-        document = product_document(
-            title=product.title,
-            description=product.description,
-            domain=product.domain,
-            operator_name=operator_name,
-            scenario=product.scenario,
-        )
+        document = _catalog_document(product, operator_name)
         await repository.insert_product(product_id, operator_name, product, document, _now())
         stored = await repository.get_product(product_id)
     if stored is None:
@@ -196,20 +200,14 @@ async def list_recognised(
     operator_name = await directory.operator_name(actor.organisation_id)
     if operator_name is None:
         raise DomainValueError("operator_id", "the caller is not an operator organisation")
-    listed = model.list_product(
-        product, None, RegistrationState.REGISTERED, today, source_grades={}
-    )
+    # Raises ListingBlockedError if the product could not be listed; stored as a draft, then
+    # marked listed in the same transaction like any other listing.
+    model.list_product(product, None, RegistrationState.REGISTERED, today, source_grades={})
     async with transaction():
         if await repository.products_under_code(code):
             raise DomainRuleError("code", f"a product under {code} is already in this catalog")
         product_id = uuid4()
-        document = product_document(
-            title=listed.title,
-            description=listed.description,
-            domain=listed.domain,
-            operator_name=operator_name,
-            scenario=listed.scenario,
-        )
+        document = _catalog_document(product, operator_name)
         now = _now()
         await repository.insert_product(product_id, operator_name, product, document, now)
         await repository.set_product_registration_code(product_id, code)

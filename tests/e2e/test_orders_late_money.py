@@ -17,7 +17,11 @@ from market.settings import Settings
 from market.trading import late_payments, orders
 from settlement import journal_store
 from settlement.journal import Account
-from tests.e2e.recording_stripe_setup import recording_stripe, recording_stripe_settings
+from tests.e2e.recording_stripe_setup import (
+    place,
+    recording_stripe,
+    recording_stripe_settings,
+)
 from tests.integration.market.orders_setup import Market, build_market, today
 from tests.integration.settlement.stripe_double import RecordingStripe, sign
 
@@ -30,19 +34,6 @@ BANK = Account.clearing("bank_transfer")
 @pytest.fixture
 def settings(db: str, tmp_path: Path, recording_stripe: RecordingStripe) -> Settings:
     return recording_stripe_settings(db, tmp_path, recording_stripe, SECRET)
-
-
-async def place(client: httpx.AsyncClient, market: Market, key: str,
-                method: str = "bank_transfer") -> dict[str, Any]:
-    body = {"product_id": str(market.product_id), "purpose": "industry", "unit": "per_call",
-            "quantity": 10, "terms_accepted": True, "payment_method": method,
-            "term": {"start": today().isoformat(),
-                     "end": (today() + timedelta(days=30)).isoformat()}}
-    placed = await client.post("/orders", json=body,
-                               headers={**market.buyer.headers, "Idempotency-Key": key})
-    assert placed.status_code == 201, placed.text
-    order: dict[str, Any] = placed.json()
-    return order
 
 
 async def receipt(client: httpx.AsyncClient, market: Market, order: dict[str, Any],

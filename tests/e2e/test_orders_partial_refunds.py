@@ -6,7 +6,6 @@ transfer and the application fee (the recording double asserts the exact paramet
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,11 @@ import pytest
 from market.settings import Settings
 from settlement import journal_store
 from settlement.journal import EXCHANGE_REFUNDS, Account
-from tests.e2e.recording_stripe_setup import recording_stripe, recording_stripe_settings
+from tests.e2e.recording_stripe_setup import (
+    place,
+    recording_stripe,
+    recording_stripe_settings,
+)
 from tests.integration.market.orders_setup import Market, build_market, today
 from tests.integration.settlement.stripe_double import RecordingStripe, sign
 
@@ -29,19 +32,6 @@ CONNECTED = "acct_1PartialRefunds"
 @pytest.fixture
 def settings(db: str, tmp_path: Path, recording_stripe: RecordingStripe) -> Settings:
     return recording_stripe_settings(db, tmp_path, recording_stripe, SECRET)
-
-
-async def place(client: httpx.AsyncClient, market: Market, key: str,
-                method: str) -> dict[str, Any]:
-    body = {"product_id": str(market.product_id), "purpose": "industry", "unit": "per_call",
-            "quantity": 10, "terms_accepted": True, "payment_method": method,
-            "term": {"start": today().isoformat(),
-                     "end": (today() + timedelta(days=30)).isoformat()}}
-    placed = await client.post("/orders", json=body,
-                               headers={**market.buyer.headers, "Idempotency-Key": key})
-    assert placed.status_code == 201, placed.text
-    order: dict[str, Any] = placed.json()
-    return order
 
 
 async def refund(client: httpx.AsyncClient, market: Market, order: dict[str, Any],
