@@ -19,6 +19,8 @@ from the chain; it knows nothing of what the entries mean, so any record kind ca
 from __future__ import annotations
 
 import base64
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -61,6 +63,10 @@ class AnchorReceipts(Protocol):
     async def anchored_log(self, tx_hash: bytes) -> AnchorLog | None: ...
 
 
+class ClosableAnchorReceipts(AnchorReceipts, Protocol):
+    async def close(self) -> None: ...
+
+
 class Web3AnchorReceipts:
     """`AnchorReceipts` over JSON-RPC."""
 
@@ -88,6 +94,44 @@ class Web3AnchorReceipts:
                                  int(log["blockNumber"]), bytes(log["transactionHash"]),
                                  int(log["logIndex"]))
         return None
+
+
+class KeptAnchorReceipts:
+    """`AnchorReceipts` that keeps what it read: a confirmed anchor's event and the chain id
+    never change, so a public bundle route asks the node once per anchor, not per request.
+    The node is reached through `open_receipts` only on a miss, and closed after it."""
+
+    def __init__(self, open_receipts: Callable[[], ClosableAnchorReceipts], *,
+                 max_kept: int = 4096) -> None:
+        self._open = open_receipts
+        self._max_kept = max_kept
+        self._chain_id: int | None = None
+        self._logs: OrderedDict[bytes, AnchorLog] = OrderedDict()
+
+    async def chain_id(self) -> int:
+        if self._chain_id is None:
+            receipts = self._open()
+            try:
+                self._chain_id = await receipts.chain_id()
+            finally:
+                await receipts.close()
+        return self._chain_id
+
+    async def anchored_log(self, tx_hash: bytes) -> AnchorLog | None:
+        kept = self._logs.get(tx_hash)
+        if kept is not None:
+            self._logs.move_to_end(tx_hash)
+            return kept
+        receipts = self._open()
+        try:
+            found = await receipts.anchored_log(tx_hash)
+        finally:
+            await receipts.close()
+        if found is not None:  # a missing event may yet appear: not kept
+            self._logs[tx_hash] = found
+            if len(self._logs) > self._max_kept:
+                self._logs.popitem(last=False)
+        return found
 
 
 def _b64(data: bytes) -> str:

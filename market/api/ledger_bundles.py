@@ -11,7 +11,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath
 
 from ledger import serving
-from ledger.bundles import Web3AnchorReceipts, build_bundle
+from ledger.bundles import KeptAnchorReceipts, Web3AnchorReceipts, build_bundle
 from ledger.profile import sign_profile
 from market.api.access import public
 from market.api.exchange import exchange_profile
@@ -23,7 +23,8 @@ from market.settings import Settings
 @dataclass(frozen=True)
 class BundleSources:
     profile_note: str
-    rpc_url: str | None
+    # None when this exchange does not anchor its log.
+    receipts: KeptAnchorReceipts | None
     contract_address: str | None
 
 
@@ -39,23 +40,22 @@ class LedgerBundleController(Controller):
                      bundle_sources: NamedDependency[BundleSources]) -> dict[str, Any]:
         if index < 0:
             raise InvalidInputError("a leaf index is not negative", field="index")
-        if bundle_sources.rpc_url is None or bundle_sources.contract_address is None:
+        if bundle_sources.receipts is None or bundle_sources.contract_address is None:
             raise NotFoundError("this exchange does not anchor its log, so it has no bundles")
-        receipts = Web3AnchorReceipts(bundle_sources.rpc_url)
         try:
             return await build_bundle(index, profile_note=bundle_sources.profile_note,
                                       contract_address=bundle_sources.contract_address,
-                                      receipts=receipts)
+                                      receipts=bundle_sources.receipts)
         except serving.LedgerLookupError as error:
             raise NotFoundError(str(error), field="index") from error
-        finally:
-            await receipts.close()
 
 
 def ledger_bundles_router(settings: Settings) -> Router:
+    rpc_url = settings.chain_rpc_url
+    receipts = None if rpc_url is None or not settings.anchoring_configured \
+        else KeptAnchorReceipts(lambda: Web3AnchorReceipts(rpc_url))
     sources = BundleSources(
         profile_note=sign_profile(exchange_profile(settings), ledger_signer(settings)),
-        rpc_url=settings.chain_rpc_url if settings.anchoring_configured else None,
-        contract_address=settings.ledger_contract_address)
+        receipts=receipts, contract_address=settings.ledger_contract_address)
     return Router(path="/", route_handlers=[LedgerBundleController],
                   dependencies={"bundle_sources": Provide(lambda: sources, sync_to_thread=False)})
