@@ -25,6 +25,12 @@ name                        kind            normal  meaning
                                                     orders; net fee income is fees − refunds
 ``exchange:payouts``        liability       credit  payouts instructed to operators' bank
                                                     accounts that the bank has not sent yet
+``connect:<account>``       asset           debit   operator shares of Stripe destination charges
+                                                    transferred to connected account <account>
+                                                    when the charge succeeded, for orders not yet
+                                                    settled: buyers' money the operator holds
+                                                    ahead of acceptance, which a refund takes
+                                                    back by reversing the transfer
 ==========================  ==============  ======  =============================================
 
 Balances are signed debit-minus-credit, so that the sum of all balances in each currency is zero;
@@ -40,6 +46,21 @@ Trade flow (ARCHITECTURE "How a trade flows"):
 - bank payout, instructed:  Dr operator:<org>:payable / Cr exchange:payouts; sent by the bank:
   Dr exchange:payouts / Cr clearing:bank_transfer
 - reversal: the original's postings with debit and credit swapped.
+
+Stripe destination charges (an operator with a connected account, ISSUE 5 §7): Stripe transfers
+price − application fee to the operator the moment the charge succeeds, so the exchange's Stripe
+balance keeps only the fee. The journal follows the money at every moment:
+
+- payment confirmed, as above, and at once the transfer:  Dr connect:<account> / Cr
+  clearing:stripe, for the operator's share;
+- settled on acceptance, as above (so fee revenue and the operator's earned share are recognised
+  then), and the share earned is the share already transferred:  Dr operator:<org>:payable /
+  Cr connect:<account>; a connected operator's payable therefore ends at zero, and bank payouts
+  are never due to it;
+- refund (reverse_transfer, refund_application_fee), as above, and the reversal of the refunded
+  operator share:  Dr clearing:stripe / Cr connect:<account> before settlement, Cr
+  operator:<org>:payable after it (the settled refund debited the payable; the reversal is the
+  operator giving that share back).
 """
 
 from __future__ import annotations
@@ -79,11 +100,13 @@ class AccountKind(StrEnum):
     EXCHANGE_FEES = "exchange_fees"
     EXCHANGE_REFUNDS = "exchange_refunds"
     PAYOUTS_IN_TRANSIT = "payouts_in_transit"
+    CONNECT_TRANSFERRED = "connect_transferred"
 
     @property
     def normal_side(self) -> Direction:
         """Where this kind's balance normally sits (assets and contra-revenue: debit)."""
-        if self in (AccountKind.CLEARING, AccountKind.EXCHANGE_REFUNDS):
+        if self in (AccountKind.CLEARING, AccountKind.EXCHANGE_REFUNDS,
+                    AccountKind.CONNECT_TRANSFERRED):
             return Direction.DEBIT
         return Direction.CREDIT
 
@@ -98,12 +121,20 @@ _OWNER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}")
 _OWNED_NAME = re.compile(
     r"(?:(?P<clearing>clearing):(?P<provider>[^:]+)"
     r"|(?P<buyer>buyer):(?P<buyer_org>[^:]+)"
+    r"|(?P<connect>connect):(?P<connected_account>[^:]+)"
     r"|operator:(?P<operator_org>[^:]+):payable)"
 )
 _EXCHANGE_NAMES = {
     "exchange:fees": AccountKind.EXCHANGE_FEES,
     "exchange:refunds": AccountKind.EXCHANGE_REFUNDS,
     "exchange:payouts": AccountKind.PAYOUTS_IN_TRANSIT,
+}
+_EXCHANGE_ACCOUNT_NAMES = {kind: name for name, kind in _EXCHANGE_NAMES.items()}
+_OWNED_NAME_FORMATS = {
+    AccountKind.CLEARING: "clearing:{}",
+    AccountKind.BUYER: "buyer:{}",
+    AccountKind.OPERATOR_PAYABLE: "operator:{}:payable",
+    AccountKind.CONNECT_TRANSFERRED: "connect:{}",
 }
 
 
@@ -139,6 +170,10 @@ class Account:
         return cls(AccountKind.OPERATOR_PAYABLE, org_id)
 
     @classmethod
+    def connect_transferred(cls, connected_account: str) -> Account:
+        return cls(AccountKind.CONNECT_TRANSFERRED, connected_account)
+
+    @classmethod
     def parse(cls, name: str) -> Account:
         if name in _EXCHANGE_NAMES:
             return cls(_EXCHANGE_NAMES[name])
@@ -149,23 +184,15 @@ class Account:
             return cls.clearing(match["provider"])
         if match["buyer"]:
             return cls.buyer(match["buyer_org"])
+        if match["connect"]:
+            return cls.connect_transferred(match["connected_account"])
         return cls.operator_payable(match["operator_org"])
 
     @property
     def name(self) -> str:
-        match self.kind:
-            case AccountKind.CLEARING:
-                return f"clearing:{self.owner}"
-            case AccountKind.BUYER:
-                return f"buyer:{self.owner}"
-            case AccountKind.OPERATOR_PAYABLE:
-                return f"operator:{self.owner}:payable"
-            case AccountKind.EXCHANGE_FEES:
-                return "exchange:fees"
-            case AccountKind.EXCHANGE_REFUNDS:
-                return "exchange:refunds"
-            case AccountKind.PAYOUTS_IN_TRANSIT:
-                return "exchange:payouts"
+        if self.owner is None:
+            return _EXCHANGE_ACCOUNT_NAMES[self.kind]
+        return _OWNED_NAME_FORMATS[self.kind].format(self.owner)
 
     def natural_balance(self, debit_minus_credit: int) -> int:
         """The balance as people read it: positive when it sits on the account's normal side."""
@@ -218,6 +245,8 @@ class TransactionKind(StrEnum):
     REFUND = "refund"
     SETTLED_REFUND = "settled_refund"
     PAYOUT = "payout"
+    CONNECT_TRANSFER = "connect_transfer"
+    CONNECT_TRANSFER_REVERSAL = "connect_transfer_reversal"
     REVERSAL = "reversal"
 
 
@@ -334,26 +363,35 @@ def order_settled(
     buyer_org_id: str,
     operator_org_id: str,
     split: Split,
+    connected_account: str | None = None,
 ) -> JournalTransaction:
     """The buyer accepted delivery: the held price becomes fee revenue and operator payable.
+
+    For a destination charge to ``connected_account`` the operator's share was transferred when
+    the charge succeeded (``connect_transfer``): the share it now earns is that transfer, so the
+    payable it is credited is settled by it in the same transaction.
 
     A zero share (no fee, or a fee equal to the price) gets no posting, since amounts are
     positive.
     """
+    payable = Account.operator_payable(operator_org_id)
     credit_postings = [
         Posting(account, Direction.CREDIT, share)
-        for account, share in (
-            (EXCHANGE_FEES, split.fee),
-            (Account.operator_payable(operator_org_id), split.operator_revenue),
-        )
+        for account, share in ((EXCHANGE_FEES, split.fee), (payable, split.operator_revenue))
         if share.is_positive
     ]
+    transferred_postings = [
+        Posting(payable, Direction.DEBIT, split.operator_revenue),
+        Posting(Account.connect_transferred(connected_account), Direction.CREDIT,
+                split.operator_revenue),
+    ] if connected_account is not None and split.operator_revenue.is_positive else []
     return _transaction(
         idempotency_key,
         TransactionKind.ORDER_SETTLED,
         reference,
         Posting(Account.buyer(buyer_org_id), Direction.DEBIT, split.gross),
         *credit_postings,
+        *transferred_postings,
     )
 
 
@@ -403,6 +441,42 @@ def payout(
         reference,
         Posting(Account.operator_payable(operator_org_id), Direction.DEBIT, amount),
         Posting(Account.clearing(provider), Direction.CREDIT, amount),
+    )
+
+
+def connect_transfer(
+    *, idempotency_key: str, reference: str, connected_account: str, provider: str,
+    amount: Money
+) -> JournalTransaction:
+    """A destination charge succeeded and Stripe transferred the operator's share (price −
+    application fee) to its connected account: the money leaves the exchange's balance."""
+    return _transaction(
+        idempotency_key,
+        TransactionKind.CONNECT_TRANSFER,
+        reference,
+        Posting(Account.connect_transferred(connected_account), Direction.DEBIT, amount),
+        Posting(Account.clearing(provider), Direction.CREDIT, amount),
+    )
+
+
+def connect_transfer_reversal(
+    *, idempotency_key: str, reference: str, provider: str, returned_from: Account,
+    amount: Money
+) -> JournalTransaction:
+    """A refund of a destination charge reversed the transfer of the refunded operator share:
+    the money comes back to the exchange's balance ``returned_from`` the transfer not yet
+    settled (``connect:<account>``) or, after settlement, the operator's payable, which the
+    settled refund debited."""
+    if returned_from.kind not in (AccountKind.CONNECT_TRANSFERRED, AccountKind.OPERATOR_PAYABLE):
+        raise InvalidTransactionError(
+            f"a transfer is reversed out of a connect or operator payable account, "
+            f"not {returned_from}", field="account")
+    return _transaction(
+        idempotency_key,
+        TransactionKind.CONNECT_TRANSFER_REVERSAL,
+        reference,
+        Posting(Account.clearing(provider), Direction.DEBIT, amount),
+        Posting(returned_from, Direction.CREDIT, amount),
     )
 
 

@@ -10,6 +10,14 @@ record there should have its posting:
 - Stripe: each PaymentIntent of a payment attempt is the journal transaction
   ``stripe:<intent>:succeeded`` when (and only when) it succeeded, for what it received; the
   refunds Stripe holds for an intent add up to the journal's clearing credits for its order.
+  A destination charge (an intent with ``transfer_data``) also sent the operator's share on:
+  the journal's ``stripe:<intent>:transferred`` matches the amount received less the
+  application fee; and the transfers reversed by its refunds (``reverse_transfer`` less the
+  ``refund_application_fee`` share) add up to the journal's transfer reversals for the order.
+  Stripe keeps those reversed shares on Transfer Reversal and Application Fee Refund objects,
+  which this report does not read: the expected shares are computed from the refunds Stripe
+  holds, in their order, with ``fees.refund_portion`` as refunds are booked, so a refund at
+  Stripe with no reversal in the journal (or the reverse) shows as a difference.
   Stripe is read through PaymentIntents and Refunds, not balance transactions: localstripe,
   the double the tests run against, does not create balance transactions for PaymentIntents,
   and the two give the same per-payment amounts (balance transactions add Stripe's own fees,
@@ -31,15 +39,25 @@ from typing import Any, Protocol
 
 import stripe
 
+from settlement.fees import Split, refund_portion
 from settlement.journal import Account, AccountKind, Direction, TransactionKind
+from settlement.money import Money
 from settlement.payments.bank_transfer import PROVIDER_NAME as BANK_TRANSFER
 from settlement.payments.provider import PaymentStatus
 from settlement.payments.stripe_provider import PROVIDER_NAME as STRIPE
-from settlement.payments.stripe_provider import StripeProvider, as_payment, plain
+from settlement.payments.stripe_provider import (
+    StripeProvider,
+    as_payment,
+    connect_transfer_of,
+    plain,
+)
 from settlement.tables import transaction_connection
 
 _STRIPE_PAYMENT_PREFIX = "stripe:"
 _STRIPE_PAYMENT_SUFFIX = ":succeeded"
+_STRIPE_TRANSFER_SUFFIX = ":transferred"
+_REFUNDS_PREFIX = "refunds:order:"
+_TRANSFER_REVERSALS_PREFIX = "transfer-reversals:order:"
 _OUTFLOW_KINDS = frozenset({TransactionKind.REFUND, TransactionKind.SETTLED_REFUND,
                             TransactionKind.PAYOUT})
 # Stripe refund states in which the money has left (or is leaving) the balance.
@@ -209,9 +227,11 @@ def match_key(provider: str, transaction_key: str, kind: TransactionKind,
               reference: str) -> str:
     """The provider record a clearing movement answers to. Stripe refunds carry none of our
     keys back, so they are matched per order: all of an order's refunds against all of its
-    intent's refunds."""
+    intent's refunds, and all of its transfer reversals against those its refunds made."""
     if provider == STRIPE and kind in _OUTFLOW_KINDS:
         return f"refunds:{reference}"
+    if provider == STRIPE and kind is TransactionKind.CONNECT_TRANSFER_REVERSAL:
+        return f"transfer-reversals:{reference}"
     return transaction_key
 
 
@@ -333,14 +353,55 @@ def _intent_record(intent_id: str, intent: dict[str, Any] | None) -> ProviderRec
         status=str(intent["status"]), money_moved=payment.status is PaymentStatus.SUCCEEDED)
 
 
+def _transfer_record(intent_id: str, intent: dict[str, Any] | None,
+                     reference: str | None) -> ProviderRecord | None:
+    """The operator's share a destination charge transferred, once it succeeded."""
+    transfer = None if intent is None else connect_transfer_of(intent)
+    if transfer is None:
+        return None
+    return ProviderRecord(
+        provider=STRIPE, match_key=f"{_STRIPE_PAYMENT_PREFIX}{intent_id}{_STRIPE_TRANSFER_SUFFIX}",
+        record=f"Connect transfer of PaymentIntent {intent_id}",
+        provider_id=transfer.destination, reference=reference,
+        currency=transfer.amount.currency, amount_minor=-transfer.amount.amount_minor,
+        status="transferred", money_moved=True)
+
+
+def _transfer_reversals_record(order_id: str, intent_id: str, intent: dict[str, Any],
+                               moved: list[dict[str, Any]]) -> ProviderRecord | None:
+    """The operator shares the refunds of a destination charge took back, each refund's share
+    taken from what was left, in the order Stripe made them."""
+    if connect_transfer_of(intent) is None:
+        return None
+    received = as_payment(intent).amount_received
+    fee = Money(int(intent.get("application_fee_amount") or 0), received.currency)
+    remaining = Split(received, fee, received - fee)
+    reversed_minor = 0
+    for refund in sorted(moved, key=lambda refund: (refund.get("created") or 0, refund["id"])):
+        portion = refund_portion(remaining, Money(int(refund["amount"]), received.currency))
+        remaining -= portion
+        reversed_minor += portion.operator_revenue.amount_minor
+    if not reversed_minor:
+        return None
+    return ProviderRecord(
+        provider=STRIPE, match_key=f"{_TRANSFER_REVERSALS_PREFIX}{order_id}",
+        record=f"transfer reversals of PaymentIntent {intent_id}",
+        provider_id=",".join(str(refund["id"]) for refund in moved),
+        reference=f"order:{order_id}", currency=received.currency, amount_minor=reversed_minor,
+        status="reversed", money_moved=True)
+
+
+def _moved_refunds(refunds: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [refund for refund in refunds if refund.get("status") in _REFUND_MOVED]
+
+
 def _refunds_record(order_id: str, intent_id: str,
-                    refunds: list[dict[str, Any]]) -> ProviderRecord | None:
-    moved = [refund for refund in refunds if refund.get("status") in _REFUND_MOVED]
+                    moved: list[dict[str, Any]]) -> ProviderRecord | None:
     if not moved:
         return None
     currencies = {str(refund["currency"]).upper() for refund in moved}
     return ProviderRecord(
-        provider=STRIPE, match_key=f"refunds:order:{order_id}",
+        provider=STRIPE, match_key=f"{_REFUNDS_PREFIX}{order_id}",
         record=f"refunds of PaymentIntent {intent_id}",
         provider_id=",".join(str(refund["id"]) for refund in moved),
         reference=f"order:{order_id}", currency=",".join(sorted(currencies)),
@@ -362,23 +423,31 @@ async def stripe_records(records: StripeRecords, intents: dict[str, str | None]
     found: list[ProviderRecord] = []
     for intent_id, order_id in sorted(intents.items()):
         intent = await records.payment_intent(intent_id)
-        found.append(_intent_record(intent_id, intent))
+        intent_record = _intent_record(intent_id, intent)
+        found.append(intent_record)
+        transfer = _transfer_record(intent_id, intent, intent_record.reference)
+        if transfer is not None:
+            found.append(transfer)
         # Only an intent that took money can have refunds (and localstripe fails listing the
         # refunds of one without a charge).
         if intent is None or as_payment(intent).status is not PaymentStatus.SUCCEEDED:
             continue
         order = order_id or (intent.get("metadata") or {}).get("order_id")
         if order is not None:
-            refunds = _refunds_record(str(order), intent_id, await records.refunds(intent_id))
-            if refunds is not None:
-                found.append(refunds)
+            moved = _moved_refunds(await records.refunds(intent_id))
+            found += [record for record in (
+                _refunds_record(str(order), intent_id, moved),
+                _transfer_reversals_record(str(order), intent_id, intent, moved))
+                if record is not None]
     return found
 
 
 def _stripe_intent_of(match_key: str) -> str | None:
-    if match_key.startswith(_STRIPE_PAYMENT_PREFIX) and match_key.endswith(
-            _STRIPE_PAYMENT_SUFFIX):
-        return match_key[len(_STRIPE_PAYMENT_PREFIX):-len(_STRIPE_PAYMENT_SUFFIX)]
+    if not match_key.startswith(_STRIPE_PAYMENT_PREFIX):
+        return None
+    for suffix in (_STRIPE_PAYMENT_SUFFIX, _STRIPE_TRANSFER_SUFFIX):
+        if match_key.endswith(suffix):
+            return match_key[len(_STRIPE_PAYMENT_PREFIX):-len(suffix)]
     return None
 
 
@@ -417,8 +486,9 @@ async def reconcile(period_start: datetime, period_end: datetime, *,
             intent_id = _stripe_intent_of(key)
             if intent_id is not None:
                 intents[intent_id] = order_of_intent.get(intent_id)
-            elif key.startswith("refunds:order:"):
-                order_id = key.removeprefix("refunds:order:")
+            elif key.startswith((_REFUNDS_PREFIX, _TRANSFER_REVERSALS_PREFIX)):
+                order_id = key.removeprefix(_REFUNDS_PREFIX).removeprefix(
+                    _TRANSFER_REVERSALS_PREFIX)
                 intents.update({intent: order for intent, order in order_of_intent.items()
                                 if order == order_id})
         fetched = await stripe_records(stripe_records_source, intents)

@@ -38,6 +38,10 @@ class TotalsOut(msgspec.Struct):
     refunded_fee_minor: int
     refunded_net_minor: int
     net_after_refunds_minor: int
+    # Paid by Stripe transfer to the operator's connected account; payable is what the
+    # exchange still owes (net after refunds − transferred).
+    transferred_minor: int
+    payable_minor: int
 
 
 class LineOut(msgspec.Struct):
@@ -52,6 +56,10 @@ class LineOut(msgspec.Struct):
     refunded_fee_minor: int
     refunded_net_minor: int
     net_after_refunds_minor: int
+    # Paid by Stripe transfer to the operator's connected account; payable is what the
+    # exchange still owes (net after refunds − transferred).
+    transferred_minor: int
+    payable_minor: int
 
 
 class PayoutOut(msgspec.Struct):
@@ -94,14 +102,17 @@ def statement_out(statement: statements.Statement) -> StatementOut:
             refunded_gross_minor=t.refunded_gross_minor,
             refunded_fee_minor=t.refunded_fee_minor,
             refunded_net_minor=t.refunded_net_minor,
-            net_after_refunds_minor=t.net_after_refunds_minor) for t in statement.totals],
+            net_after_refunds_minor=t.net_after_refunds_minor,
+            transferred_minor=t.transferred_minor, payable_minor=t.payable_minor)
+            for t in statement.totals],
         lines=[LineOut(
             order_id=line.order_id, product_id=line.product_id, order_state=line.order_state,
             currency=line.currency, gross_minor=line.gross_minor, fee_minor=line.fee_minor,
             net_minor=line.net_minor, refunded_gross_minor=line.refunded_gross_minor,
             refunded_fee_minor=line.refunded_fee_minor,
             refunded_net_minor=line.refunded_net_minor,
-            net_after_refunds_minor=line.net_after_refunds_minor)
+            net_after_refunds_minor=line.net_after_refunds_minor,
+            transferred_minor=line.transferred_minor, payable_minor=line.payable_minor)
             for line in statement.lines],
         payouts=[payout_out(payout) for payout in statement.payouts])
 

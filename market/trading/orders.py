@@ -763,6 +763,9 @@ async def accept(buyer: Principal, order_id: uuid.UUID, *, now: datetime) -> Ord
 
 
 async def settle(order_id: uuid.UUID, *, now: datetime) -> Order:
+    """accepted → completed, posting the settlement; a destination charge's settlement also
+    applies the transfer Stripe made at payment to the operator's payable, which so ends at
+    zero (settlement.journal, destination charges)."""
     async with connection() as conn:
         order = await _locked(conn, order_id)
         if order is None:
@@ -775,7 +778,8 @@ async def settle(order_id: uuid.UUID, *, now: datetime) -> Order:
                     idempotency_key=f"{order.reference}:settled", reference=order.reference,
                     buyer_org_id=str(order.buyer_org_id),
                     operator_org_id=str(order.operator_org_id),
-                    split=await refund_records.remaining_split(order.id, order.split)),
+                    split=await refund_records.remaining_split(order.id, order.split),
+                    connected_account=order.payment_destination),
                     actor="system:settlement")
         return await _move(conn, order, OrderState.COMPLETED, actor="system:settlement",
                            detail="settled", now=now)

@@ -16,9 +16,11 @@ One refund, in order:
    provider;
 2. one transaction, under the order's row lock: the journal entry (``refund`` out of the
    buyer's held money before settlement, ``settled_refund`` from the operator's payable and the
-   exchange's fee after it), the operator's revenue reserved under its ceiling released by the
-   refunded operator share, the refund row and its ledger record; and when nothing is left, the
-   access grant revoked and the order moved to refunded. A partial refund leaves access alone.
+   exchange's fee after it; for a Stripe destination charge also the reversal of the transfer of
+   the refunded operator share, as Stripe's reverse_transfer makes it), the operator's revenue
+   reserved under its ceiling released by the refunded operator share, the refund row and its
+   ledger record; and when nothing is left, the access grant revoked and the order moved to
+   refunded. A partial refund leaves access alone.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ from market.trading.refund_records import OrderRefund
 from settlement import caps as settlement_caps
 from settlement import caps_service, journal_store
 from settlement.fees import Split, refund_portion
-from settlement.journal import refund, settled_refund
+from settlement.journal import Account, connect_transfer_reversal, refund, settled_refund
 from settlement.money import Money
 
 LEDGER_KIND = "trading.order_refund"
@@ -131,6 +133,14 @@ async def _record(staff: Principal, order: Order, *, sequence: int, key: str, am
             buyer_org_id=str(order.buyer_org_id), provider=order.payment_provider,
             amount=amount)
         await journal_store.post(entry, actor=_actor(staff))
+        if order.payment_destination is not None and portion.operator_revenue.is_positive:
+            # Stripe reversed the transfer of the refunded operator share (reverse_transfer).
+            await journal_store.post(connect_transfer_reversal(
+                idempotency_key=f"{key}:transfer-reversal", reference=order.reference,
+                provider=order.payment_provider,
+                returned_from=Account.operator_payable(str(order.operator_org_id))
+                if after_settlement else Account.connect_transferred(order.payment_destination),
+                amount=portion.operator_revenue), actor=_actor(staff))
         if order.revenue_period is not None and portion.operator_revenue.is_positive:
             await caps_service.release_revenue(
                 str(order.operator_org_id), settlement_caps.RevenuePeriod(order.revenue_period),

@@ -7,6 +7,13 @@ its shares back in the period the refund is posted. An order paid and refunded b
 never reached the operator, so it is not on the statement; nor are placed or paid but unaccepted
 orders. A reversal counts as the negative of the transaction it reverses.
 
+An operator with a Stripe connected account is paid by Stripe itself: a destination charge
+transfers its share when the buyer pays, and the settlement applies that transfer to its payable
+(``settlement.journal``, destination charges). Its net is therefore shown as ``transferred``
+(paid by Stripe transfer, less the transfers a refund after settlement reversed) and its
+``payable`` (still owed by the exchange) is zero; an operator paid by bank transfer has nothing
+transferred and its payable is its net after refunds.
+
 Bank payouts to the operator instructed in the period are listed beside the orders
 (``payouts``): what the exchange paid out of the operator's payable, by reference.
 
@@ -81,11 +88,16 @@ class StatementLine:
     refunded_gross_minor: int = 0
     refunded_fee_minor: int = 0
     refunded_net_minor: int = 0
+    transferred_minor: int = 0
     first_posted_at: datetime | None = None
 
     @property
     def net_after_refunds_minor(self) -> int:
         return self.net_minor - self.refunded_net_minor
+
+    @property
+    def payable_minor(self) -> int:
+        return self.net_after_refunds_minor - self.transferred_minor
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,11 +109,16 @@ class StatementTotals:
     refunded_gross_minor: int
     refunded_fee_minor: int
     refunded_net_minor: int
+    transferred_minor: int
     order_count: int
 
     @property
     def net_after_refunds_minor(self) -> int:
         return self.net_minor - self.refunded_net_minor
+
+    @property
+    def payable_minor(self) -> int:
+        return self.net_after_refunds_minor - self.transferred_minor
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,33 +133,47 @@ class Statement:
     payouts: tuple[Payout, ...] = field(default=())
 
 
+# The statement figure each (transaction kind, account kind, original side) adds to, with the
+# sign it adds with. Anything else (the transfer's own debit of the payable at settlement, a
+# transfer reversed before settlement) is not on the statement.
+_FIGURES: dict[tuple[TransactionKind, AccountKind, Direction], tuple[str, int]] = {
+    (TransactionKind.ORDER_SETTLED, AccountKind.BUYER, Direction.DEBIT): ("gross_minor", 1),
+    (TransactionKind.ORDER_SETTLED, AccountKind.EXCHANGE_FEES, Direction.CREDIT):
+        ("fee_minor", 1),
+    (TransactionKind.ORDER_SETTLED, AccountKind.OPERATOR_PAYABLE, Direction.CREDIT):
+        ("net_minor", 1),
+    (TransactionKind.ORDER_SETTLED, AccountKind.CONNECT_TRANSFERRED, Direction.CREDIT):
+        ("transferred_minor", 1),
+    (TransactionKind.SETTLED_REFUND, AccountKind.CLEARING, Direction.CREDIT):
+        ("refunded_gross_minor", 1),
+    (TransactionKind.SETTLED_REFUND, AccountKind.EXCHANGE_REFUNDS, Direction.DEBIT):
+        ("refunded_fee_minor", 1),
+    (TransactionKind.SETTLED_REFUND, AccountKind.OPERATOR_PAYABLE, Direction.DEBIT):
+        ("refunded_net_minor", 1),
+    (TransactionKind.CONNECT_TRANSFER_REVERSAL, AccountKind.OPERATOR_PAYABLE, Direction.CREDIT):
+        ("transferred_minor", -1),
+}
+
+
 def build_statement(operator_id: uuid.UUID, period: RevenuePeriod, zone: ZoneInfo,
                     movements: list[JournalMovement]) -> Statement:
     """Pure: the statement from the period's journal movements of the operator's orders."""
     lines: dict[tuple[uuid.UUID, str], StatementLine] = {}
     for move in movements:
+        # A reversal swaps the sides of its original: read the original's side, and its sign
+        # takes the figure back.
+        side = move.direction if move.sign > 0 else move.direction.opposite
+        figure = _FIGURES.get((move.effective_kind, move.account_kind, side))
+        if figure is None:
+            continue
         line = lines.get((move.order_id, move.currency))
         if line is None:
             line = lines[(move.order_id, move.currency)] = StatementLine(
                 move.order_id, move.product_id, move.order_state, move.currency)
         if line.first_posted_at is None or move.posted_at < line.first_posted_at:
             line.first_posted_at = move.posted_at
-        amount = move.sign * move.amount_minor
-        # Sides are ignored on purpose: a reversal swaps them, and its sign already says so.
-        if move.effective_kind is TransactionKind.ORDER_SETTLED:
-            if move.account_kind is AccountKind.BUYER:
-                line.gross_minor += amount
-            elif move.account_kind is AccountKind.EXCHANGE_FEES:
-                line.fee_minor += amount
-            elif move.account_kind is AccountKind.OPERATOR_PAYABLE:
-                line.net_minor += amount
-        elif move.effective_kind is TransactionKind.SETTLED_REFUND:
-            if move.account_kind is AccountKind.CLEARING:
-                line.refunded_gross_minor += amount
-            elif move.account_kind is AccountKind.EXCHANGE_REFUNDS:
-                line.refunded_fee_minor += amount
-            elif move.account_kind is AccountKind.OPERATOR_PAYABLE:
-                line.refunded_net_minor += amount
+        name, sign = figure
+        setattr(line, name, getattr(line, name) + sign * move.sign * move.amount_minor)
     ordered = sorted(lines.values(), key=lambda line: (
         line.first_posted_at or datetime.min.replace(tzinfo=UTC), str(line.order_id)))
     by_currency: defaultdict[str, list[StatementLine]] = defaultdict(list)
@@ -157,6 +188,7 @@ def build_statement(operator_id: uuid.UUID, period: RevenuePeriod, zone: ZoneInf
             refunded_gross_minor=sum(line.refunded_gross_minor for line in group),
             refunded_fee_minor=sum(line.refunded_fee_minor for line in group),
             refunded_net_minor=sum(line.refunded_net_minor for line in group),
+            transferred_minor=sum(line.transferred_minor for line in group),
             order_count=len({line.order_id for line in group}))
         for currency, group in sorted(by_currency.items()))
     start, end = period_window(period, zone)
@@ -173,7 +205,8 @@ SELECT o.id AS order_id, o.product_id, o.state AS order_state,
   JOIN journal_postings p ON p.transaction_id = t.id
   LEFT JOIN journal_transactions original ON original.id = t.reverses_id
  WHERE o.operator_org_id = $1 AND t.posted_at >= $2 AND t.posted_at < $3
-   AND COALESCE(original.kind, t.kind) IN ('order_settled', 'settled_refund')
+   AND COALESCE(original.kind, t.kind) IN ('order_settled', 'settled_refund',
+                                           'connect_transfer_reversal')
  ORDER BY t.id, p.id
 """
 
@@ -215,7 +248,8 @@ async def statement_for(principal: Principal, operator_id: uuid.UUID, period_lab
 
 CSV_COLUMNS = ("period", "operator_id", "order_id", "product_id", "order_state", "currency",
                "gross_minor", "fee_minor", "net_minor", "refunded_gross_minor",
-               "refunded_fee_minor", "refunded_net_minor", "net_after_refunds_minor")
+               "refunded_fee_minor", "refunded_net_minor", "net_after_refunds_minor",
+               "transferred_minor", "payable_minor")
 _FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -238,11 +272,12 @@ def to_csv(statement: Statement) -> str:
             statement.period, str(statement.operator_id), str(line.order_id),
             str(line.product_id), line.order_state, line.currency, line.gross_minor,
             line.fee_minor, line.net_minor, line.refunded_gross_minor, line.refunded_fee_minor,
-            line.refunded_net_minor, line.net_after_refunds_minor)])
+            line.refunded_net_minor, line.net_after_refunds_minor, line.transferred_minor,
+            line.payable_minor)])
     for totals in statement.totals:
         writer.writerow([_cell(value) for value in (
             statement.period, str(statement.operator_id), "TOTAL", "", "", totals.currency,
             totals.gross_minor, totals.fee_minor, totals.net_minor,
             totals.refunded_gross_minor, totals.refunded_fee_minor, totals.refunded_net_minor,
-            totals.net_after_refunds_minor)])
+            totals.net_after_refunds_minor, totals.transferred_minor, totals.payable_minor)])
     return buffer.getvalue()

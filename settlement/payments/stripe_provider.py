@@ -10,6 +10,7 @@ operator keeps money for a refunded sale.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import stripe
@@ -69,6 +70,28 @@ def as_payment(stripe_intent: Any) -> ProviderPayment:
         amount_received=Money(int(received), currency),
         client_secret=intent.get("client_secret"),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectTransfer:
+    """The operator's share a succeeded destination charge sent to its connected account."""
+
+    destination: str
+    amount: Money
+
+
+def connect_transfer_of(stripe_intent: Any) -> ConnectTransfer | None:
+    """What Stripe transferred for a succeeded destination charge: the amount received less the
+    application fee it collects back for the exchange. None for an ordinary charge, one not
+    succeeded, or one whose fee took the whole price."""
+    intent = plain(stripe_intent)
+    destination = (intent.get("transfer_data") or {}).get("destination")
+    payment = as_payment(intent)
+    if destination is None or payment.status is not PaymentStatus.SUCCEEDED:
+        return None
+    amount = payment.amount_received - Money(int(intent.get("application_fee_amount") or 0),
+                                             payment.amount_received.currency)
+    return ConnectTransfer(str(destination), amount) if amount.is_positive else None
 
 
 class StripeProvider:

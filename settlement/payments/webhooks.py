@@ -5,7 +5,8 @@ arrives late or twice changes nothing.
 ``receive_stripe_webhook`` is what an HTTP endpoint calls with the raw body and the
 ``Stripe-Signature`` header; it answers a ``WebhookOutcome`` for the orders use case to act on.
 A confirmed payment is posted to the journal (and so the ledger) here, in the same transaction
-as the de-duplication record; moving the order is the orders use case's part.
+as the de-duplication record, with, for a destination charge, the transfer of the operator's
+share Stripe made at the same moment; moving the order is the orders use case's part.
 """
 
 from __future__ import annotations
@@ -16,11 +17,16 @@ from typing import Any
 import stripe
 
 from settlement import journal_store
-from settlement.journal import order_payment_received
+from settlement.journal import connect_transfer, order_payment_received
 from settlement.money import Money
 from settlement.payments import attempts
 from settlement.payments.provider import PaymentStatus
-from settlement.payments.stripe_provider import PROVIDER_NAME, as_payment, plain
+from settlement.payments.stripe_provider import (
+    PROVIDER_NAME,
+    as_payment,
+    connect_transfer_of,
+    plain,
+)
 from settlement.tables import transaction_connection
 
 
@@ -152,6 +158,17 @@ async def _payment_event(event_id: str, intent: Any,
                 buyer_org_id=str((intent.get("metadata") or {})["buyer_org_id"]),
                 provider=PROVIDER_NAME, amount=received),
             actor=f"stripe:{event_id}")
+        transfer = connect_transfer_of(intent)
+        if transfer is not None:
+            # A destination charge: Stripe sent the operator's share on at once, so the
+            # exchange's balance keeps only the fee (settlement.journal, destination charges).
+            await journal_store.post(
+                connect_transfer(
+                    idempotency_key=f"stripe:{payment.provider_payment_id}:transferred",
+                    reference=f"order:{attempt.order_id}",
+                    connected_account=transfer.destination, provider=PROVIDER_NAME,
+                    amount=transfer.amount),
+                actor=f"stripe:{event_id}")
     return PaymentUpdated(event_id, attempt.order_id, payment.provider_payment_id, status,
                           payment.amount_received)
 

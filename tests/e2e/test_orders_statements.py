@@ -96,7 +96,9 @@ async def test_statement_from_the_journal_in_json_and_csv(client: httpx.AsyncCli
         "refunded_gross_minor": settled_refunded["price_minor"],
         "refunded_fee_minor": settled_refunded["fee_minor"],
         "refunded_net_minor": settled_refunded["operator_revenue_minor"],
-        "net_after_refunds_minor": settled["operator_revenue_minor"]}]
+        "net_after_refunds_minor": settled["operator_revenue_minor"],
+        # Paid by bank transfer: nothing went by Stripe transfer, the net is owed.
+        "transferred_minor": 0, "payable_minor": settled["operator_revenue_minor"]}]
     assert statement["totals"][0]["gross_minor"] == 5000 + 2000
     lines = {line["order_id"]: line for line in statement["lines"]}
     assert set(lines) == {settled["id"], settled_refunded["id"]}

@@ -92,8 +92,9 @@ class RecordingStripe:
     requests: list[RecordedRequest] = field(default_factory=list)
     intents: dict[str, dict[str, Any]] = field(default_factory=dict)
     _replies: dict[str, tuple[dict[str, str], dict[str, Any]]] = field(default_factory=dict)
-    # Per PaymentIntent, the total of its refunds so far.
+    # Per PaymentIntent, the total of its refunds so far, and the refunds themselves.
     refunded: dict[str, int] = field(default_factory=dict)
+    refunds: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _runner: web.AppRunner | None = None
     url: str = ""
@@ -103,6 +104,7 @@ class RecordingStripe:
         app.router.add_post("/v1/payment_intents", self._create_intent)
         app.router.add_get("/v1/payment_intents/{id}", self._get_intent)
         app.router.add_post("/v1/refunds", self._create_refund)
+        app.router.add_get("/v1/refunds", self._list_refunds)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -190,9 +192,18 @@ class RecordingStripe:
         self.refunded[intent["id"]] = already + amount
         refund = {"id": f"re_double_{next(self._ids)}", "object": "refund",
                   "amount": amount, "currency": intent["currency"],
-                  "status": "succeeded", "payment_intent": intent["id"]}
+                  "status": "succeeded", "payment_intent": intent["id"],
+                  "created": len(self.refunds.get(intent["id"], [])) + 1}
+        self.refunds.setdefault(intent["id"], []).append(refund)
         self._remember(recorded, refund)
         return web.json_response(refund)
+
+    async def _list_refunds(self, request: web.Request) -> web.Response:
+        await self._record(request)
+        # Newest first, as Stripe lists them.
+        found = list(reversed(self.refunds.get(request.query.get("payment_intent", ""), [])))
+        return web.json_response({"object": "list", "url": "/v1/refunds", "has_more": False,
+                                  "data": found})
 
 
 @dataclass

@@ -1,6 +1,12 @@
 """Property tests on the REAL database: random sequences of payments, settlements, refunds,
 reversals, replays, conflicts and unbalanced writes, with every invariant checked after each
-step against the in-memory model journal."""
+step against the in-memory model journal.
+
+Some orders are Stripe destination charges to a connected operator: the transfer of the
+operator's share is booked with the payment, applied to the payable at settlement and reversed
+by each refund. For every such order none of whose transactions was reversed, after every step:
+its operator's payable is untouched (zero), the exchange's Stripe balance holds exactly the fee
+still kept, and the connected account holds the operator's share while the order is unsettled."""
 
 from __future__ import annotations
 
@@ -15,9 +21,13 @@ from settlement import journal_store
 from settlement.errors import IdempotencyConflictError
 from settlement.fees import ServiceFeePolicy, Split, refund_portion, split
 from settlement.journal import (
+    Account,
+    AccountKind,
     Journal,
     JournalTransaction,
     TransactionKind,
+    connect_transfer,
+    connect_transfer_reversal,
     order_payment_received,
     order_settled,
     refund,
@@ -48,6 +58,19 @@ class Order:
     amount: Money
     settled: Split | None = None
     refunded: bool = False
+    # The Stripe connected account of a destination charge.
+    connected_account: str | None = None
+
+    @property
+    def reference(self) -> str:
+        return f"order:{self.number}"
+
+    def fee_kept(self) -> int:
+        """The fee the exchange keeps of it now: nothing once refunded in full."""
+        if self.refunded:
+            return 0
+        share = self.settled or split(self.amount, POLICIES[self.amount.currency])
+        return share.fee.amount_minor
 
 
 @dataclass
@@ -103,6 +126,39 @@ async def _check_invariants(model: Model) -> None:
     for currency in POLICIES:
         assert sum(value for (_, cur), value in derived.items() if cur == currency) == 0
     assert await journal_store.unbalanced_currencies() == {}
+    _check_destination_charges(model)
+
+
+def _check_destination_charges(model: Model) -> None:
+    touched = {t.reference for t in model.journal
+               if t.reverses is not None or model.journal.is_reversed(t.idempotency_key)}
+    for order in model.orders:
+        if order.connected_account is None or order.reference in touched:
+            continue
+        moved: dict[AccountKind, int] = {}
+        for transaction in model.journal:
+            if transaction.reference == order.reference:
+                for posting in transaction.postings:
+                    kind = posting.account.kind
+                    moved[kind] = moved.get(kind, 0) + posting.signed_amount_minor
+        unsettled = order.settled is None and not order.refunded
+        assert moved.get(AccountKind.OPERATOR_PAYABLE, 0) == 0
+        assert moved.get(AccountKind.CLEARING, 0) == order.fee_kept()
+        assert moved.get(AccountKind.CONNECT_TRANSFERRED, 0) == (
+            split(order.amount, POLICIES[order.amount.currency]).operator_revenue.amount_minor
+            if unsettled else 0)
+
+
+async def _reverse_transfer(model: Model, order: Order, share: Money, *,
+                            after_settlement: bool) -> None:
+    """A refund of a destination charge reverses the transfer of the refunded operator share."""
+    if order.connected_account is None or not share.is_positive:
+        return
+    out_of = Account.operator_payable(order.operator) if after_settlement \
+        else Account.connect_transferred(order.connected_account)
+    await _post(model, connect_transfer_reversal(
+        idempotency_key=model.next_key(f"order-{order.number}-transfer-reversal"),
+        reference=order.reference, provider="stripe", returned_from=out_of, amount=share))
 
 
 # One branch per operation, as a state machine reads best.
@@ -112,12 +168,21 @@ async def _step(model: Model, url: str,  # noqa: PLR0912
     match operation:
         case "pay":
             number = len(model.orders)
-            order = Order(number, f"buyer-{pick % 3}", f"operator-{pick % 2}",
-                          Money(amount_minor, currency))
+            connected = pick >= 4
+            order = Order(number, f"buyer-{pick % 3}",
+                          f"{'connected' if connected else 'operator'}-{pick % 2}",
+                          Money(amount_minor, currency),
+                          connected_account=f"acct_{pick % 2}" if connected else None)
             model.orders.append(order)
             await _post(model, order_payment_received(
-                idempotency_key=f"order-{number}-paid", reference=f"order:{number}",
+                idempotency_key=f"order-{number}-paid", reference=order.reference,
                 buyer_org_id=order.buyer, provider="stripe", amount=order.amount))
+            share = split(order.amount, POLICIES[currency]).operator_revenue
+            if order.connected_account is not None and share.is_positive:
+                await _post(model, connect_transfer(
+                    idempotency_key=f"order-{number}-transferred", reference=order.reference,
+                    connected_account=order.connected_account, provider="stripe",
+                    amount=share))
         case "settle":
             open_orders = [o for o in model.orders if o.settled is None and not o.refunded]
             if open_orders:
@@ -125,8 +190,9 @@ async def _step(model: Model, url: str,  # noqa: PLR0912
                 order.settled = split(order.amount, POLICIES[order.amount.currency])
                 await _post(model, order_settled(
                     idempotency_key=f"order-{order.number}-settled",
-                    reference=f"order:{order.number}", buyer_org_id=order.buyer,
-                    operator_org_id=order.operator, split=order.settled))
+                    reference=order.reference, buyer_org_id=order.buyer,
+                    operator_org_id=order.operator, split=order.settled,
+                    connected_account=order.connected_account))
         case "refund":
             open_orders = [o for o in model.orders if o.settled is None and not o.refunded]
             if open_orders:
@@ -134,8 +200,10 @@ async def _step(model: Model, url: str,  # noqa: PLR0912
                 order.refunded = True
                 await _post(model, refund(
                     idempotency_key=f"order-{order.number}-refund",
-                    reference=f"order:{order.number}", buyer_org_id=order.buyer,
+                    reference=order.reference, buyer_org_id=order.buyer,
                     provider="stripe", amount=order.amount))
+                share = split(order.amount, POLICIES[order.amount.currency]).operator_revenue
+                await _reverse_transfer(model, order, share, after_settlement=False)
         case "settled_refund":
             settled = [o for o in model.orders if o.settled and o.settled.gross.is_positive]
             if settled:
@@ -147,8 +215,10 @@ async def _step(model: Model, url: str,  # noqa: PLR0912
                 order.settled = order.settled - portion
                 await _post(model, settled_refund(
                     idempotency_key=model.next_key(f"order-{order.number}-settled-refund"),
-                    reference=f"order:{order.number}", operator_org_id=order.operator,
+                    reference=order.reference, operator_org_id=order.operator,
                     provider="stripe", portion=portion))
+                await _reverse_transfer(model, order, portion.operator_revenue,
+                                        after_settlement=True)
         case "reverse":
             candidates = [t for t in model.journal
                           if t.kind is not TransactionKind.REVERSAL

@@ -97,7 +97,12 @@ async def test_a_success_event_in_the_crash_window_finds_its_attempt(
     outcome = await receive_stripe_webhook(body, sign(body, SECRET), SECRET)
     assert isinstance(outcome, PaymentUpdated)
     assert (outcome.order_id, outcome.status) == ("order-1", PaymentStatus.SUCCEEDED)
-    assert await journal_store.balance(Account.clearing("stripe"), "CNY") == 10_000
+    # A destination charge: Stripe sent price − fee on to the operator at once, so the
+    # exchange's Stripe balance holds the fee and the transfer is booked to the account.
+    assert await journal_store.balance(Account.clearing("stripe"), "CNY") == 300
+    assert await journal_store.balance(Account.connect_transferred("acct_operator1"),
+                                       "CNY") == 9_700
+    assert await journal_store.balance(Account.buyer("buyer-1"), "CNY") == -10_000
     [attempt] = await attempts.attempts_for_order("order-1")
     assert attempt.provider_payment_id == lost.provider_payment_id
 

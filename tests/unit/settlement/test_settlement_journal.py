@@ -25,6 +25,8 @@ from settlement.journal import (
     balances,
     check_idempotent_replay,
     check_reversal,
+    connect_transfer,
+    connect_transfer_reversal,
     order_payment_received,
     order_settled,
     payout,
@@ -75,6 +77,7 @@ def settled(amount_minor: int = 10_000, key: str = "settle-1") -> JournalTransac
         (OPERATOR, "operator:operator-1:payable", Direction.CREDIT),
         (EXCHANGE_FEES, "exchange:fees", Direction.CREDIT),
         (EXCHANGE_REFUNDS, "exchange:refunds", Direction.DEBIT),
+        (Account.connect_transferred("acct_1Op"), "connect:acct_1Op", Direction.DEBIT),
     ],
 )
 def test_account_names_round_trip(account: Account, name: str, normal_side: Direction) -> None:
@@ -93,6 +96,8 @@ def test_account_names_round_trip(account: Account, name: str, normal_side: Dire
         "operator:x:receivable",
         "exchange:other",
         "clearing:a b",
+        "connect:",
+        "connect:acct:x",
     ],
 )
 def test_unknown_or_malformed_account_names_are_refused(name: str) -> None:
@@ -360,3 +365,61 @@ def test_canonical_encoding_keeps_amounts_beyond_double_precision_exact() -> Non
     # 2**53 + 1 is not representable as an IEEE double; the encoding must not round it.
     assert b'"amount_minor":"9007199254740993"' in paid(amount_minor=2**53 + 1).canonical_bytes()
     assert paid(amount_minor=2**53 + 1).fingerprint() != paid(amount_minor=2**53).fingerprint()
+
+
+# --- Stripe destination charges ------------------------------------------------------------
+
+STRIPE = Account.clearing("stripe")
+TRANSFERRED = Account.connect_transferred("acct_1Op")
+
+
+def destination_charge_paid() -> Journal:
+    shares = split(cny(10_000), POLICY)
+    return Journal([
+        order_payment_received(idempotency_key="paid", reference="order:1",
+                               buyer_org_id="buyer-1", provider="stripe", amount=cny(10_000)),
+        connect_transfer(idempotency_key="transferred", reference="order:1",
+                         connected_account="acct_1Op", provider="stripe",
+                         amount=shares.operator_revenue)])
+
+
+def transfer_reversal(key: str, returned_from: Account, amount: int) -> JournalTransaction:
+    return connect_transfer_reversal(idempotency_key=key, reference="order:1",
+                                     provider="stripe", returned_from=returned_from,
+                                     amount=cny(amount))
+
+
+def test_a_destination_charge_leaves_the_fee_at_stripe_and_settles_the_payable_to_zero() -> None:
+    journal = destination_charge_paid()
+    assert journal.balance(STRIPE, "CNY") == 500
+    assert journal.balance(TRANSFERRED, "CNY") == 9_500
+    journal.post(order_settled(idempotency_key="settled", reference="order:1",
+                               buyer_org_id="buyer-1", operator_org_id="operator-1",
+                               split=split(cny(10_000), POLICY), connected_account="acct_1Op"))
+    assert (journal.balance(OPERATOR, "CNY"), journal.balance(TRANSFERRED, "CNY"),
+            journal.balance(BUYER, "CNY")) == (0, 0, 0)
+    assert EXCHANGE_FEES.natural_balance(journal.balance(EXCHANGE_FEES, "CNY")) == 500
+    assert journal.balance(STRIPE, "CNY") == 500
+
+    portion = refund_portion(split(cny(10_000), POLICY), cny(4_000))
+    journal.post(settled_refund(idempotency_key="refund-1", reference="order:1",
+                                operator_org_id="operator-1", provider="stripe",
+                                portion=portion))
+    journal.post(transfer_reversal("refund-1:reversal", OPERATOR, 3_800))
+    assert journal.balance(OPERATOR, "CNY") == 0
+    # Stripe gave back 4,000 and took 3,800 back from the operator: the fee share 200 left.
+    assert journal.balance(STRIPE, "CNY") == 300
+
+
+def test_a_refund_before_settlement_reverses_the_unsettled_transfer() -> None:
+    journal = destination_charge_paid()
+    journal.post(refund(idempotency_key="refund-1", reference="order:1", buyer_org_id="buyer-1",
+                        provider="stripe", amount=cny(10_000)))
+    journal.post(transfer_reversal("refund-1:reversal", TRANSFERRED, 9_500))
+    assert {account: balance for account, balance in journal.balances().items() if balance} == {}
+
+
+def test_a_transfer_is_reversed_only_out_of_a_connect_or_payable_account() -> None:
+    with pytest.raises(InvalidTransactionError) as raised:
+        transfer_reversal("r", BUYER, 100)
+    assert raised.value.field == "account"
