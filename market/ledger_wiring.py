@@ -15,13 +15,27 @@ from ledger.witness_keys import load_cosigner
 from listings.ledger_records import AuthorizationRecords, RegistrationRecords, RegistryRecords
 from market.peering.ledger_records import PeerRecords, RecognitionRecords
 from market.settings import Settings
-from settlement.ledger_records import FeeCapRecords, JournalRecords, RevenueCeilingRecords
+from market.trading.ledger_records import (
+    ClearanceRecords,
+    ConnectedAccountRecords,
+    OrderRecords,
+    RefundRecords,
+)
+from settlement.ledger_records import (
+    EligibilityRecords,
+    FeeCapRecords,
+    JournalRecords,
+    PayoutRecords,
+    RevenueCeilingRecords,
+)
 
 
 def record_sources() -> list[RecordSource]:
     """Every domain record the exchange logs, for reconciliation against its leaves."""
     return [AuthorizationRecords(), RegistrationRecords(), RegistryRecords(), JournalRecords(),
-            FeeCapRecords(), RevenueCeilingRecords(), PeerRecords(), RecognitionRecords()]
+            FeeCapRecords(), RevenueCeilingRecords(), EligibilityRecords(), PayoutRecords(),
+            PeerRecords(), RecognitionRecords(), OrderRecords(), RefundRecords(),
+            ClearanceRecords(), ConnectedAccountRecords()]
 
 
 def ledger_signer(settings: Settings) -> NoteSigner:

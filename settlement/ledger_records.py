@@ -1,5 +1,6 @@
 """The settlement records as the ledger should have logged them, for reconciliation: journal
-transactions with their postings, fee-cap approvals and revenue-ceiling approvals.
+transactions with their postings, fee-cap and revenue-ceiling approvals, bank payouts and
+free-use eligibility.
 
 The payloads are rebuilt straight from the columns, not through the domain model: a tampered
 row (say, one posting's amount changed with the balance trigger switched off) may no longer
@@ -13,7 +14,9 @@ from typing import Any
 
 from ledger.entries import JSONValue
 from ledger.reconcile import ExpectedRecord
+from settlement import payouts
 from settlement.caps_service import FEE_CAP_APPROVED, REVENUE_CEILING_APPROVED
+from settlement.eligibility_store import ELIGIBILITY_GRANTED, ELIGIBILITY_REVOKED
 from settlement.journal_store import LEDGER_KIND
 from settlement.tables import transaction_connection
 
@@ -152,3 +155,59 @@ class RevenueCeilingRecords:
                 match_field="revenue_ceiling_id",
                 actor=row["approved_by"],
             )
+
+
+class PayoutRecords:
+    """Bank payouts: the instruction's leaf, and the sending's once the bank sent it. The row
+    keeps no leaf index; both leaves share the payout's subject, and only the instruction's
+    names the operator, so the instruction is found by that field and the sending is the
+    subject's newest leaf."""
+
+    name = "payouts"
+    kinds = frozenset({payouts.INSTRUCTED_KIND, payouts.SENT_KIND})
+
+    async def expected_records(self) -> AsyncIterator[ExpectedRecord]:
+        async with transaction_connection() as connection:
+            rows = await connection.fetch("SELECT * FROM operator_payouts ORDER BY id")
+        for row in rows:
+            subject = f"payout:{row['reference']}"
+            yield ExpectedRecord(
+                subject, payouts.INSTRUCTED_KIND,
+                {"payout_id": str(row["id"]), "reference": row["reference"],
+                 "operator_org_id": row["operator_org_id"], "currency": row["currency"].strip(),
+                 "amount_minor": str(row["amount_minor"]), "period": row["period"]},
+                match_field="operator_org_id", actor=row["instructed_by"])
+            if row["sent_on"] is not None:
+                yield ExpectedRecord(
+                    subject, payouts.SENT_KIND,
+                    {"payout_id": str(row["id"]), "reference": row["reference"],
+                     "bank_transaction_ref": row["bank_transaction_ref"],
+                     "sent_on": row["sent_on"].isoformat()},
+                    actor=row["sent_by"])
+
+
+class EligibilityRecords:
+    """Free-use eligibility: the grant's leaf, and the revocation's once revoked. As with
+    payouts the row keeps no leaf index: the grant is found by the buyer it names (the
+    revocation names none), the revocation is the subject's newest leaf."""
+
+    name = "eligibilities"
+    kinds = frozenset({ELIGIBILITY_GRANTED, ELIGIBILITY_REVOKED})
+
+    async def expected_records(self) -> AsyncIterator[ExpectedRecord]:
+        async with transaction_connection() as connection:
+            rows = await connection.fetch("SELECT * FROM free_use_eligibilities ORDER BY id")
+        for row in rows:
+            subject = f"eligibility:{row['id']}"
+            yield ExpectedRecord(
+                subject, ELIGIBILITY_GRANTED,
+                {"eligibility_id": str(row["id"]), "buyer_org_id": row["buyer_org_id"],
+                 "purposes": sorted(row["purposes"]),
+                 "valid_from": row["valid_from"].isoformat(),
+                 "valid_to": row["valid_to"].isoformat(), "evidence": row["evidence"]},
+                match_field="buyer_org_id", actor=row["granted_by"])
+            if row["revoked_at"] is not None:
+                yield ExpectedRecord(
+                    subject, ELIGIBILITY_REVOKED,
+                    {"eligibility_id": str(row["id"]), "reason": row["revocation_reason"]},
+                    actor=row["revoked_by"])

@@ -101,6 +101,10 @@ async def test_an_offer_becomes_an_order_at_the_offer_price(client: Client) -> N
     assert seen.json()["state"]["value"] == "matched"
     kinds = await leaf_kinds()
     assert kinds[-4:] == ["trading.order", "offer.accepted", "demand.matched", "offer.ordered"]
+    # The order placed through the offer is logged as one placed directly is.
+    reconciliation = await client.post("/ledger/reconciliations", headers=market.staff.headers)
+    assert reconciliation.status_code == 201, reconciliation.text
+    assert reconciliation.json()["discrepancies"] == []
 
 
 async def test_an_accepted_offer_can_be_ordered_once(client: Client) -> None:
