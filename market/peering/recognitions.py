@@ -25,6 +25,7 @@ from datetime import UTC, date, datetime
 from uuid import UUID
 
 import httpx
+from asyncpg.exceptions import UniqueViolationError
 
 from ledger.log import append_record
 from ledger.recognition import (
@@ -205,25 +206,10 @@ async def verify_code(code: UnifiedCode, links: PeerLinks) -> ProvenRegistration
     return await _proven(code, await _peer_of(code, links), links)
 
 
-async def recognise_and_list(actor: Actor, code: UnifiedCode, prices: tuple[Price, ...], *,
-                             links: PeerLinks, today: date) -> tuple[Recognition, ProductRecord]:
-    """Verify `code` at the peer that registered it and list its product here, at `prices`
-    (this exchange's own, under its own caps)."""
-    if await get(str(code)) is not None:
-        raise ConflictError(f"{code} is already recognised here", field="code")
-    operator_name = await links.operators.operator_name(actor.organisation_id)
-    if operator_name is None:
-        raise InvalidInputError("the caller is not an operator organisation", field="code")
-    peer = await _peer_of(code, links)
-    proven = await _proven(code, peer, links)
-    there = _offered_there(proven.entry, operator_name)
-    if there is None:
-        raise InvalidInputError(f"{peer.name} lists no product under {code} by {operator_name}; "
-                                "only the operator that lists it there may list it here",
-                                field="code")
-    product = _product(actor, peer, proven.data, there, prices)
-    recognised = proven.recognised
-    now = _now()
+async def _record_recognition(actor: Actor, code: UnifiedCode, peer: Peer,
+                              recognised: RecognisedCode, product: Product, *,
+                              links: PeerLinks, today: date, now: datetime) -> ProductRecord:
+    """The listing, the recognition row and its leaf, in one transaction."""
     async with RecognitionRow._meta.db.transaction():
         record = await products_service.list_recognised(actor, product, code, today=today,
                                                         directory=links.operators)
@@ -249,6 +235,33 @@ async def recognise_and_list(actor: Actor, code: UnifiedCode, prices: tuple[Pric
             recorded_at=now)
         await RecognitionRow.raw("UPDATE peering_recognitions SET leaf_index = {} WHERE code = {}",
                                  leaf.leaf_index, str(code)).run()
+    return record
+
+
+async def recognise_and_list(actor: Actor, code: UnifiedCode, prices: tuple[Price, ...], *,
+                             links: PeerLinks, today: date) -> tuple[Recognition, ProductRecord]:
+    """Verify `code` at the peer that registered it and list its product here, at `prices`
+    (this exchange's own, under its own caps)."""
+    if await get(str(code)) is not None:
+        raise ConflictError(f"{code} is already recognised here", field="code")
+    operator_name = await links.operators.operator_name(actor.organisation_id)
+    if operator_name is None:
+        raise InvalidInputError("the caller is not an operator organisation", field="code")
+    peer = await _peer_of(code, links)
+    proven = await _proven(code, peer, links)
+    there = _offered_there(proven.entry, operator_name)
+    if there is None:
+        raise InvalidInputError(f"{peer.name} lists no product under {code} by {operator_name}; "
+                                "only the operator that lists it there may list it here",
+                                field="code")
+    product = _product(actor, peer, proven.data, there, prices)
+    now = _now()
+    try:
+        record = await _record_recognition(actor, code, peer, proven.recognised, product,
+                                           links=links, today=today, now=now)
+    except UniqueViolationError as error:
+        # Another request recognised the same code a moment before this one committed.
+        raise ConflictError(f"{code} is already recognised here", field="code") from error
     stored = await get(str(code))
     assert stored is not None
     return stored, record
