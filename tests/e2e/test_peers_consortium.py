@@ -5,7 +5,9 @@ one consortium contract, each configuring the other from its signed profile. A p
 posted at B is answered by an operator of A and the offer accepted by B's buyer; an operator
 lists at B a product registered and listed at A, verified against A's log, checkpoint and
 anchor; a buyer orders it at B; when A's regulator revokes the operator's authorization, B's
-watch delists it with the reason; forged profiles and bad codes are refused and kept.
+watch delists it with the reason; forged profiles and bad codes are refused and kept; a third
+exchange C that the consortium never admitted is refused as a peer and its shared demand kept
+as a refusal.
 """
 
 from __future__ import annotations
@@ -452,3 +454,43 @@ async def test_a_peer_that_rewrites_its_history_is_caught(
         refused = await client.get(f"/peers/codes/{code}", headers=b.headers(BUYER))
     assert refused.status_code == 422
     assert "rewritten" in refused.json()["detail"] or "extend" in refused.json()["detail"]
+
+
+@pytest.fixture(scope="module")
+def outsider(consortium: Consortium) -> Exchange:
+    """C runs the same software, but the consortium admin never admitted it."""
+    c = consortium.create("C", account=3, admitted=False)
+    c.start()
+    return c
+
+
+async def test_an_exchange_outside_the_consortium_is_refused(
+        exchanges: tuple[Exchange, Exchange], outsider: Exchange) -> None:
+    _a, b = exchanges
+    c = outsider
+    async with b.client() as client:
+        refused = await client.post("/peers", json={"api_base_url": c.base_url},
+                                    headers=b.headers(STAFF))
+    assert refused.status_code == 422
+    assert refused.json()["field"] == "profile"
+    assert "not a consortium member" in refused.json()["detail"]
+
+    # C configures B (a member) and shares a demand with it: B does not know C and says so.
+    await configure_peer(c, b)
+    async with c.client() as client:
+        demand = ok(await client.post("/demands", json=demand_body(),
+                                      headers=c.headers(BUYER)), 201)
+
+    async def refused_at_b() -> list[dict[str, Any]] | None:
+        async with b.client() as client:
+            found = ok(await client.get("/peers/refusals", headers=b.headers(STAFF)))
+        from_c = [item for item in found if item["peer_origin"] == c.origin]
+        # C's demo demands are shared too; wait for the one posted here.
+        return from_c if any(demand["id"] in json.dumps(item["evidence"])
+                             for item in from_c) else None
+
+    refusals = await eventually(refused_at_b)
+    assert {item["kind"] for item in refusals} == {"shared_demand"}
+    async with b.client() as client:
+        shared = ok(await client.get("/peer-demands", headers=b.headers(STAFF)))
+    assert all(item["demand"]["origin"] != c.origin for item in shared)
