@@ -25,17 +25,26 @@ class Refusal:
     refused_at: datetime
 
 
+# Refusals come from public routes, where anyone can send claims: past this many of one kind
+# from one claimed sender in a minute, further ones are only logged, so a flood cannot fill
+# the append-only table while staff still see that it happened and what it looked like.
+KEPT_PER_MINUTE = 60
+
+
 async def record_refusal(kind: str, reason: str, *, peer_origin: str | None,
                          evidence: dict[str, object]) -> None:
     """Keep a refusal for staff. Call it outside any transaction that is about to roll back
     (the refused request's own work is undone; the refusal must stay)."""
     log.warning("refused a peer's %s from %s: %s", kind, peer_origin or "an unknown sender",
                 reason)
+    now = datetime.now(UTC)
     await RefusalRow.raw(
         "INSERT INTO peering_refusals (kind, peer_origin, reason, evidence, refused_at) "
-        "VALUES ({}, {}, {}, {}::jsonb, {})",
-        kind, peer_origin, reason, json.dumps(evidence, ensure_ascii=False, default=str),
-        datetime.now(UTC)).run()
+        "SELECT {}, {}, {}, {}::jsonb, {} WHERE (SELECT count(*) FROM peering_refusals "
+        "WHERE kind = {} AND peer_origin IS NOT DISTINCT FROM {} "
+        "AND refused_at > {}::timestamptz - interval '1 minute') < {}",
+        kind, peer_origin, reason, json.dumps(evidence, ensure_ascii=False, default=str), now,
+        kind, peer_origin, now, KEPT_PER_MINUTE).run()
 
 
 async def recent_refusals(*, limit: int, before_id: int | None = None) -> list[Refusal]:
