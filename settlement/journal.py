@@ -343,16 +343,31 @@ def _transaction(
     return JournalTransaction(idempotency_key, kind, tuple(postings), reference)
 
 
+def _movement(
+    idempotency_key: str, kind: TransactionKind, reference: str, *, debit: Account,
+    credit: Account, amount: Money
+) -> JournalTransaction:
+    """One amount moved from one account to another: most of the exchange's postings."""
+    return _transaction(
+        idempotency_key,
+        kind,
+        reference,
+        Posting(debit, Direction.DEBIT, amount),
+        Posting(credit, Direction.CREDIT, amount),
+    )
+
+
 def order_payment_received(
     *, idempotency_key: str, reference: str, buyer_org_id: str, provider: str, amount: Money
 ) -> JournalTransaction:
     """The provider confirmed the buyer's payment: the money is held for the buyer."""
-    return _transaction(
+    return _movement(
         idempotency_key,
         TransactionKind.ORDER_PAYMENT_RECEIVED,
         reference,
-        Posting(Account.clearing(provider), Direction.DEBIT, amount),
-        Posting(Account.buyer(buyer_org_id), Direction.CREDIT, amount),
+        debit=Account.clearing(provider),
+        credit=Account.buyer(buyer_org_id),
+        amount=amount,
     )
 
 
@@ -399,12 +414,13 @@ def refund(
     *, idempotency_key: str, reference: str, buyer_org_id: str, provider: str, amount: Money
 ) -> JournalTransaction:
     """A refund of a paid, not yet settled order, out of the money held for the buyer."""
-    return _transaction(
+    return _movement(
         idempotency_key,
         TransactionKind.REFUND,
         reference,
-        Posting(Account.buyer(buyer_org_id), Direction.DEBIT, amount),
-        Posting(Account.clearing(provider), Direction.CREDIT, amount),
+        debit=Account.buyer(buyer_org_id),
+        credit=Account.clearing(provider),
+        amount=amount,
     )
 
 
@@ -435,12 +451,13 @@ def payout(
     *, idempotency_key: str, reference: str, operator_org_id: str, provider: str, amount: Money
 ) -> JournalTransaction:
     """The provider paid the operator out of its payable balance."""
-    return _transaction(
+    return _movement(
         idempotency_key,
         TransactionKind.PAYOUT,
         reference,
-        Posting(Account.operator_payable(operator_org_id), Direction.DEBIT, amount),
-        Posting(Account.clearing(provider), Direction.CREDIT, amount),
+        debit=Account.operator_payable(operator_org_id),
+        credit=Account.clearing(provider),
+        amount=amount,
     )
 
 
@@ -450,12 +467,13 @@ def connect_transfer(
 ) -> JournalTransaction:
     """A destination charge succeeded and Stripe transferred the operator's share (price −
     application fee) to its connected account: the money leaves the exchange's balance."""
-    return _transaction(
+    return _movement(
         idempotency_key,
         TransactionKind.CONNECT_TRANSFER,
         reference,
-        Posting(Account.connect_transferred(connected_account), Direction.DEBIT, amount),
-        Posting(Account.clearing(provider), Direction.CREDIT, amount),
+        debit=Account.connect_transferred(connected_account),
+        credit=Account.clearing(provider),
+        amount=amount,
     )
 
 
@@ -471,12 +489,13 @@ def connect_transfer_reversal(
         raise InvalidTransactionError(
             f"a transfer is reversed out of a connect or operator payable account, "
             f"not {returned_from}", field="account")
-    return _transaction(
+    return _movement(
         idempotency_key,
         TransactionKind.CONNECT_TRANSFER_REVERSAL,
         reference,
-        Posting(Account.clearing(provider), Direction.DEBIT, amount),
-        Posting(returned_from, Direction.CREDIT, amount),
+        debit=Account.clearing(provider),
+        credit=returned_from,
+        amount=amount,
     )
 
 
@@ -484,12 +503,13 @@ def payout_instructed(
     *, idempotency_key: str, reference: str, operator_org_id: str, amount: Money
 ) -> JournalTransaction:
     """A bank payout to the operator, instructed: its payable moves to payouts in transit."""
-    return _transaction(
+    return _movement(
         idempotency_key,
         TransactionKind.PAYOUT,
         reference,
-        Posting(Account.operator_payable(operator_org_id), Direction.DEBIT, amount),
-        Posting(PAYOUTS_IN_TRANSIT, Direction.CREDIT, amount),
+        debit=Account.operator_payable(operator_org_id),
+        credit=PAYOUTS_IN_TRANSIT,
+        amount=amount,
     )
 
 
@@ -497,12 +517,13 @@ def payout_sent(
     *, idempotency_key: str, reference: str, provider: str, amount: Money
 ) -> JournalTransaction:
     """The bank sent an instructed payout: the money leaves the exchange's account."""
-    return _transaction(
+    return _movement(
         idempotency_key,
         TransactionKind.PAYOUT,
         reference,
-        Posting(PAYOUTS_IN_TRANSIT, Direction.DEBIT, amount),
-        Posting(Account.clearing(provider), Direction.CREDIT, amount),
+        debit=PAYOUTS_IN_TRANSIT,
+        credit=Account.clearing(provider),
+        amount=amount,
     )
 
 
