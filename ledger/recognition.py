@@ -140,13 +140,19 @@ async def verify_peer_profile(note: str, reader: ConsortiumReader, *,
     return profile
 
 
-async def _get_json(client: httpx.AsyncClient, url: str) -> Any:
+async def fetch_from_peer(client: httpx.AsyncClient, url: str) -> httpx.Response:
+    """A 200 answer from a peer, or a `RecognitionError` saying what went wrong."""
     try:
         response = await client.get(url)
     except httpx.HTTPError as error:
         raise RecognitionError(f"GET {url}: {type(error).__name__}: {error}") from error
     if response.status_code != 200:
         raise RecognitionError(f"GET {url}: HTTP {response.status_code}")
+    return response
+
+
+async def _get_json(client: httpx.AsyncClient, url: str) -> Any:
+    response = await fetch_from_peer(client, url)
     try:
         return response.json()
     except ValueError as error:

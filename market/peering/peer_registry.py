@@ -8,7 +8,7 @@ from uuid import UUID
 import httpx
 import msgspec
 
-from ledger.recognition import RecognitionError
+from ledger.recognition import RecognitionError, fetch_from_peer
 
 
 class Labelled(msgspec.Struct):
@@ -74,12 +74,7 @@ class RegistryEntryWire(msgspec.Struct):
 async def fetch_registry_entry(client: httpx.AsyncClient, api_base_url: str,
                                code: str) -> RegistryEntryWire:
     url = f"{api_base_url.rstrip('/')}/registry/{code}"
-    try:
-        response = await client.get(url)
-    except httpx.HTTPError as error:
-        raise RecognitionError(f"GET {url}: {type(error).__name__}: {error}") from error
-    if response.status_code != 200:
-        raise RecognitionError(f"GET {url}: HTTP {response.status_code}")
+    response = await fetch_from_peer(client, url)
     try:
         return msgspec.json.decode(response.content, type=RegistryEntryWire)
     except msgspec.ValidationError as error:
