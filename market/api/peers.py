@@ -9,7 +9,6 @@ from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-import httpx
 import msgspec
 from litestar import Controller, Router, get, post
 from litestar.di import NamedDependency, Provide
@@ -20,7 +19,7 @@ from market.accounts.model import Role
 from market.api.access import AUTHENTICATED, Caller, provide_principal, roles
 from market.api.listings_common import ListingsConfig, actor_of
 from market.api.products import PriceIn, ProductOut, price_of, product_out
-from market.errors import InvalidInputError, ServiceUnavailableError
+from market.errors import ServiceUnavailableError
 from market.ledger_wiring import ledger_signer
 from market.peering import directory, recognitions, refusals
 from market.peering.directory import Peer
@@ -134,18 +133,9 @@ class PeerController(Controller):
     async def add_peer(self, principal: Caller, data: JSONBody[PeerIn],
                        peer_links: NamedDependency[PeerLinks],
                        own_origin: NamedDependency[str]) -> PeerOut:
-        url = data.api_base_url.rstrip("/")
-        try:
-            response = await peer_links.client.get(f"{url}/exchange/profile")
-        except httpx.HTTPError as error:
-            raise InvalidInputError(f"cannot read {url}/exchange/profile: "
-                                    f"{type(error).__name__}", field="api_base_url") from error
-        if response.status_code != 200:
-            raise InvalidInputError(f"{url}/exchange/profile answered HTTP "
-                                    f"{response.status_code}", field="api_base_url")
-        peer = await directory.add_peer(response.text, peer_links.reader, fetched_from=url,
-                                        actor=actor_of(principal).ledger_name,
-                                        own_origin=own_origin, rotate_key=data.rotate_key)
+        peer = await directory.add_peer_at(data.api_base_url, peer_links,
+                                           actor=actor_of(principal).ledger_name,
+                                           own_origin=own_origin, rotate_key=data.rotate_key)
         return peer_out(peer)
 
     @get("/", summary="The peer exchanges configured here")

@@ -16,9 +16,15 @@ from piccolo.engine.postgres import PostgresTransaction
 from ledger.log import append_record
 from ledger.note import NoteVerifier
 from ledger.profile import ExchangeProfile, open_profile
-from ledger.recognition import ConsortiumReader, RecognitionError, verify_peer_profile
+from ledger.recognition import (
+    ConsortiumReader,
+    RecognitionError,
+    fetch_from_peer,
+    verify_peer_profile,
+)
 from market.errors import InvalidInputError, NotFoundError
 from market.peering.ledger_records import PEER_CONFIGURED, PEER_STATE_CHANGED
+from market.peering.links import PeerLinks
 from market.peering.refusals import record_refusal
 from market.peering.tables import PeerRow
 
@@ -141,6 +147,19 @@ async def add_peer(profile_note: str, reader: ConsortiumReader, *, fetched_from:
     peer = await peer_by_origin(profile.origin)
     assert peer is not None
     return peer
+
+
+async def add_peer_at(api_base_url: str, links: PeerLinks, *, actor: str,
+                      own_origin: str | None, rotate_key: bool) -> Peer:
+    """Configure the peer whose API is at `api_base_url`, from the signed profile it serves."""
+    url = api_base_url.rstrip("/")
+    try:
+        response = await fetch_from_peer(links.client, f"{url}/exchange/profile")
+    except RecognitionError as error:
+        raise InvalidInputError(f"cannot read the peer's profile: {error}",
+                                field="api_base_url") from error
+    return await add_peer(response.text, links.reader, fetched_from=url, actor=actor,
+                          own_origin=own_origin, rotate_key=rotate_key)
 
 
 async def set_state(peer_id: int, state: str, *, actor: str) -> Peer:
