@@ -223,7 +223,9 @@ async def delist_recognised(code: UnifiedCode, *, reason: str) -> list[UUID]:
     registration or the operator's authorization there ended; returns the products delisted."""
     checked_reason = require_text("reason", reason, max_length=model.MAX_REASON_LENGTH)
     async with transaction():
-        product_ids = await repository.recognised_products_listed_under(code)
+        # A peer's code is no local product's own code nor a resource one draws on, so what
+        # is listed under it here is exactly what was recognised.
+        product_ids = await repository.products_to_delist_for_code(code)
         if product_ids:
             await repository.mark_delisted(product_ids, checked_reason, "registry", _now())
     return product_ids

@@ -850,15 +850,6 @@ async def mark_listed(product_id: UUID, authorization_id: UUID | None, now: date
     )
 
 
-async def recognised_products_listed_under(code: UnifiedCode) -> list[UUID]:
-    rows = await _rows(
-        "SELECT id FROM listings_products WHERE state = 'listed' AND registration_code = {} "
-        "AND recognised_from IS NOT NULL ORDER BY id FOR UPDATE",
-        str(code),
-    )
-    return [row["id"] for row in rows]
-
-
 async def recognised_product_titled(operator_id: UUID, title: str) -> ProductRecord | None:
     row = await _one(
         f"SELECT {_PRODUCT_COLUMNS} FROM listings_products "  # noqa: S608 -- constant columns
