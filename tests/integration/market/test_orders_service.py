@@ -15,7 +15,9 @@ from market.trading.order_tables import OrderRow
 from settlement import caps_service, journal_store
 from settlement.journal import EXCHANGE_FEES, EXCHANGE_REFUNDS, Account
 from settlement.money import Money
+from settlement.payments import attempts
 from settlement.payments.bank_transfer import BankTransferProvider
+from settlement.payments.provider import PaymentStatus
 from tests.integration.market.orders_setup import (
     build_market,
     config,
@@ -189,6 +191,29 @@ async def test_cancel_and_expiry_release_the_revenue(db: str) -> None:
     assert expired == [second.id]
     assert (await caps_service.ceiling_status(operator_id, market.period)).committed \
         == Money(0, "CNY")
+
+
+async def test_expiry_job_moves_an_order_whose_payment_succeeded_to_paid(db: str) -> None:
+    """A payment that succeeded while its order stayed unpaid (the confirmation was interrupted
+    before the order moved) is found by the job, due or not, and the order is paid and
+    delivered, never expired; the orders still waiting are left alone until they are due."""
+    market = await build_market()
+    cfg = config()
+    buyer = principal(market.buyer)
+    interrupted = (await orders.place(buyer, market.request(), "paid", cfg, now=now())).order
+    waiting = (await orders.place(buyer, market.request(), "waiting", cfg, now=now())).order
+    assert interrupted.payment_provider is not None
+    assert interrupted.payment_reference is not None
+    _attempt, moved = await attempts.advance_status(
+        interrupted.payment_provider, interrupted.payment_reference, PaymentStatus.SUCCEEDED)
+    assert moved
+
+    assert await orders.expire_unpaid(cfg, now=now()) == []
+    assert (await orders.get(buyer, interrupted.id)).state is orders.OrderState.DELIVERED
+    assert (await orders.get(buyer, waiting.id)).state is orders.OrderState.AWAITING_PAYMENT
+    later = now() + cfg.unpaid_ttl + timedelta(seconds=1)
+    assert await orders.expire_unpaid(cfg, now=later) == [waiting.id]
+    assert (await orders.get(buyer, interrupted.id)).state is orders.OrderState.DELIVERED
 
 
 async def test_tenant_isolation(db: str) -> None:
