@@ -13,6 +13,11 @@ many clients as there are order connections, against the same server, just befor
 after the orders; the ratio is to the mean of the two, which evens out load that other work on
 the machine adds or removes meanwhile.
 
+Rates on a shared machine swing with whatever else runs on it, so the bench also prints the CPU
+time each side costs: the server's processes and PostgreSQL's per order, and PostgreSQL's and
+pgbench's per pgbench transaction. On a machine whose cores are the limit, the ratio of those
+costs is the ratio the rates tend to, and it moves only when the code does.
+
     .venv/bin/python bench/orders_throughput.py [--orders 3000] [--concurrency 16] [--workers 2]
 """
 
@@ -23,6 +28,7 @@ import asyncio
 import json
 import os
 import re
+import resource
 import socket
 import subprocess
 import sys
@@ -38,6 +44,8 @@ from urllib.request import urlopen
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import asyncpg
+import psutil
 from ledger_common import bench_database, percentile
 
 HOST = "127.0.0.1"
@@ -155,6 +163,37 @@ class PgBench:
         return float(match.group(1))
 
 
+def _cpu_seconds(root: psutil.Process) -> float:
+    """CPU time of a process tree: the root, its reaped children (PostgreSQL's backends of
+    closed connections) and its live descendants."""
+    times = root.cpu_times()
+    total = times.user + times.system + times.children_user + times.children_system
+    for child in root.children(recursive=True):
+        try:
+            child_times = child.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += child_times.user + child_times.system
+    return total
+
+
+def _pgbench_client_seconds() -> float:
+    """CPU time of this process's reaped children so far (pgbench runs as one)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def _postmaster(url: str) -> psutil.Process:
+    connection = await asyncpg.connect(url)
+    try:
+        postmaster = psutil.Process(await connection.fetchval("SELECT pg_backend_pid()")).parent()
+    finally:
+        await connection.close()
+    if postmaster is None:
+        raise RuntimeError("the PostgreSQL backend has no parent process")
+    return postmaster
+
+
 def _wait_until_live(port: int, server: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline and server.poll() is None:
@@ -179,6 +218,7 @@ def main() -> None:
     arguments = parser.parse_args()
     with bench_database() as url, tempfile.TemporaryDirectory() as data_dir:
         token, product_id, unit = asyncio.run(_seed())
+        postgres = asyncio.run(_postmaster(url))
         pgbench = PgBench(url)
         port = _free_port()
         env = {**os.environ, "DATABASE_URL": url, "MARKET_DATA_DIR": data_dir,
@@ -188,10 +228,18 @@ def main() -> None:
                                   env=env)
         try:
             _wait_until_live(port, server)
+            serving = psutil.Process(server.pid)
+            postgres_before, client_before = _cpu_seconds(postgres), _pgbench_client_seconds()
             tps_before = pgbench.tps(arguments.concurrency, arguments.pgbench_seconds)
+            transactions = tps_before * arguments.pgbench_seconds
+            postgres_start, server_start = _cpu_seconds(postgres), _cpu_seconds(serving)
             elapsed, latencies = asyncio.run(_place_orders(
                 port, token, product_id, unit, count=arguments.orders,
                 concurrency=arguments.concurrency))
+            order_postgres_s = _cpu_seconds(postgres) - postgres_start
+            order_server_s = _cpu_seconds(serving) - server_start
+            pgbench_postgres_s = postgres_start - postgres_before
+            pgbench_client_s = _pgbench_client_seconds() - client_before
             tps_after = pgbench.tps(arguments.concurrency, arguments.pgbench_seconds)
         finally:
             server.terminate()
@@ -206,6 +254,16 @@ def main() -> None:
     print(f"pgbench tpcb-like:    {tps:.1f} TPS (before {tps_before:.1f}, after "
           f"{tps_after:.1f}; {arguments.concurrency} clients, same server)")
     print(f"ratio orders/s ÷ TPS: {orders_per_s / tps:.2f} (target ≥ 0.5)")
+    per_order = (order_server_s + order_postgres_s) / arguments.orders
+    per_transaction = (pgbench_postgres_s + pgbench_client_s) / transactions
+    print(f"CPU per order:        {per_order * 1000:.2f} ms (server "
+          f"{order_server_s / arguments.orders * 1000:.2f}, PostgreSQL "
+          f"{order_postgres_s / arguments.orders * 1000:.2f})")
+    print(f"CPU per pgbench txn:  {per_transaction * 1000:.2f} ms (PostgreSQL "
+          f"{pgbench_postgres_s / transactions * 1000:.2f}, pgbench "
+          f"{pgbench_client_s / transactions * 1000:.2f}; the first run)")
+    print(f"ratio of CPU costs:   {per_transaction / per_order:.2f} (what the rate ratio tends "
+          "to when the cores are the limit)")
 
 
 if __name__ == "__main__":
