@@ -797,6 +797,27 @@ async def list_products(
     return [_product(row) for row in rows]
 
 
+async def products_no_longer_sellable(product_ids: Sequence[UUID]) -> list[UUID]:
+    """Of ``product_ids``, those whose right to be sold has ended, in one query: a product that
+    no longer exists, one listed under an authorization that is gone or has ended (revoked or
+    expired), and one recognised from a peer exchange that its registry has delisted (the
+    peer's authorization ends here as the withdrawal of the recognition)."""
+    ended_states = [state.value for state in AuthorizationState if state.is_final]
+    rows = await _rows(
+        "SELECT wanted.id FROM unnest({}::uuid[]) AS wanted (id) "
+        "LEFT JOIN listings_products product ON product.id = wanted.id "
+        "LEFT JOIN listings_authorizations granted ON granted.id = product.authorization_id "
+        "WHERE product.id IS NULL "
+        "OR (product.recognised_from IS NOT NULL AND product.delisted_by = 'registry') "
+        "OR (product.recognised_from IS NULL "
+        "AND (granted.id IS NULL OR granted.state = ANY({}::text[]))) "
+        "ORDER BY wanted.id",
+        list(product_ids),
+        ended_states,
+    )
+    return [row["id"] for row in rows]
+
+
 async def products_to_delist_for_authorization(authorization_id: UUID) -> list[UUID]:
     rows = await _rows(
         "SELECT id FROM listings_products WHERE authorization_id = {} AND state = 'listed' "

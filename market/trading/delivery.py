@@ -172,10 +172,13 @@ async def revoke_for_order(order_id: uuid.UUID, *, reason: str, now: datetime) -
     return bool(status.endswith(" 1"))
 
 
-async def active_grant_products() -> list[uuid.UUID]:
+async def active_grant_products(*, now: datetime) -> list[uuid.UUID]:
+    """The products with a grant in force at ``now`` (one that ran out of term needs no
+    revoking, and there are ever more of those)."""
     async with connection() as conn:
         rows = await conn.fetch(
-            "SELECT DISTINCT product_id FROM trading_access_grants WHERE revoked_at IS NULL")
+            "SELECT DISTINCT product_id FROM trading_access_grants "
+            "WHERE revoked_at IS NULL AND expires_at > $1", now)
     return [row["product_id"] for row in rows]
 
 

@@ -835,20 +835,8 @@ async def revoke_grants_of_ended_authorizations(*, now: datetime) -> int:
     """Access ends with the operator's authorization (退出机制): grants of products whose
     authorization is revoked or expired are revoked (a job, since listings knows nothing of
     orders)."""
-    ended: list[uuid.UUID] = []
-    for product_id in await delivery.active_grant_products():
-        record = await listings_repository.get_product(product_id)
-        if record is not None and record.product.recognised_from is not None:
-            # The authorization is the registering exchange's; its end reaches here as the
-            # withdrawal of the recognition, which delists the product "by the registry".
-            if record.delisted_by == "registry":
-                ended.append(product_id)
-            continue
-        authorization = None if record is None or record.authorization_id is None \
-            else await listings_repository.get_authorization(record.authorization_id)
-        if authorization is None or authorization.authorization.state in (
-                AuthorizationState.REVOKED, AuthorizationState.EXPIRED):
-            ended.append(product_id)
+    ended = await listings_repository.products_no_longer_sellable(
+        await delivery.active_grant_products(now=now))
     if not ended:
         return 0
     return await delivery.revoke_for_products(

@@ -10,7 +10,7 @@ from uuid import uuid4
 
 import pytest
 
-from listings import products_service, registrations_service
+from listings import products_service, registrations_service, repository
 from listings.codes import UnifiedCode
 from listings.context import Actor
 from listings.domains import (
@@ -109,3 +109,15 @@ async def test_delisted_by_the_registry_when_the_peer_registration_ends(
     assert delisted.product.delisting_reason == reason
     assert delisted.delisted_by == "registry"
     assert await products_service.delist_recognised(PEER_CODE, reason=reason) == []
+
+
+async def test_no_longer_sellable_once_the_registry_delists_it(
+        db: str, operator: Actor, directory: Directory) -> None:
+    """What access grants follow: a recognised product has no local authorization, so it stops
+    being sellable when the registry delists it, and a product that is gone is not sellable."""
+    record = await products_service.list_recognised(
+        operator, recognised_product(operator), PEER_CODE, today=TODAY, directory=directory)
+    vanished = uuid4()
+    assert await repository.products_no_longer_sellable([record.id, vanished]) == [vanished]
+    await products_service.delist_recognised(PEER_CODE, reason="A数据交易所 cancelled it")
+    assert await repository.products_no_longer_sellable([record.id]) == [record.id]

@@ -33,6 +33,7 @@ from settlement.caps import ChargingUnit as CapUnit
 from settlement.caps import FeeCap, PeriodGranularity, RevenueCeiling, RevenuePeriod
 from settlement.caps import Purpose as CapPurpose
 from settlement.money import Money
+from settlement.payments.bank_transfer import BankTransferProvider
 from tests.factories import Account, make_account
 
 ZONE = ZoneInfo("Asia/Shanghai")
@@ -148,3 +149,17 @@ async def build_market(*, price_minor: int = 500, cap_minor: int = 600,
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+async def pay_and_deliver(order: orders.Order, cfg: orders.OrderConfig) -> orders.Order:
+    """Staff confirm a bank transfer of ``order``'s whole price, which pays and delivers it."""
+    bank = cfg.providers[orders.PaymentMethod.BANK_TRANSFER]
+    assert isinstance(bank, BankTransferProvider)
+    assert order.payment_reference is not None
+    await bank.confirm_receipt(order.payment_reference, bank_transaction_ref=f"B-{order.id}",
+                               amount=Money(order.gross_minor, order.currency),
+                               received_on=today(), confirmed_by="staff")
+    delivered = await orders.payment_confirmed(str(order.id), cfg, actor="staff", now=now())
+    assert delivered is not None
+    assert delivered.state is orders.OrderState.DELIVERED
+    return delivered

@@ -9,6 +9,9 @@ from datetime import timedelta
 import pytest
 
 from ledger.tables import LedgerLeaf
+from listings import authorizations_service
+from listings import repository as listings_repository
+from listings.context import Actor
 from market.errors import ConflictError, InvalidInputError, MarketError, NotFoundError
 from market.trading import delivery, orders, refunds
 from market.trading.order_tables import OrderRow
@@ -19,9 +22,11 @@ from settlement.payments import attempts
 from settlement.payments.bank_transfer import BankTransferProvider
 from settlement.payments.provider import PaymentStatus
 from tests.integration.market.orders_setup import (
+    Market,
     build_market,
     config,
     now,
+    pay_and_deliver,
     principal,
     today,
 )
@@ -214,6 +219,49 @@ async def test_expiry_job_moves_an_order_whose_payment_succeeded_to_paid(db: str
     later = now() + cfg.unpaid_ttl + timedelta(seconds=1)
     assert await orders.expire_unpaid(cfg, now=later) == [waiting.id]
     assert (await orders.get(buyer, interrupted.id)).state is orders.OrderState.DELIVERED
+
+
+async def _delivered(market: Market, key: str) -> orders.Order:
+    placed = await orders.place(principal(market.buyer), market.request(), key, config(),
+                                now=now())
+    return await pay_and_deliver(placed.order, config())
+
+
+async def _end_authorization(market: Market) -> None:
+    record = await listings_repository.get_product(market.product_id)
+    assert record is not None
+    assert record.authorization_id is not None
+    await authorizations_service.change_state(
+        Actor(market.regulator.organisation.id, "regulator"), record.authorization_id,
+        action="revoke", reason="违反授权条件", today=today())
+
+
+async def test_access_ends_with_the_operators_authorization(db: str) -> None:
+    """The job revokes the grants of products whose authorization ended, once, and leaves the
+    grants of other operators' products and grants that ran out of term alone."""
+    revoked_market, other_market = await build_market(), await build_market()
+    revoked_order = await _delivered(revoked_market, "revoked")
+    other_order = await _delivered(other_market, "other")
+    assert await orders.revoke_grants_of_ended_authorizations(now=now()) == 0
+
+    await _end_authorization(revoked_market)
+    assert await orders.revoke_grants_of_ended_authorizations(now=now()) == 1
+    revoked = await delivery.grant_for_order(revoked_order.id)
+    assert revoked is not None
+    assert revoked.revoked_at is not None
+    assert revoked.revocation_reason == "the operator's authorization has ended"
+    kept = await delivery.grant_for_order(other_order.id)
+    assert kept is not None
+    assert kept.revoked_at is None
+    assert await orders.revoke_grants_of_ended_authorizations(now=now()) == 0
+
+    # A grant past its term is no longer in force, so there is nothing to revoke.
+    await _end_authorization(other_market)
+    after_term = kept.expires_at + timedelta(seconds=1)
+    assert await orders.revoke_grants_of_ended_authorizations(now=after_term) == 0
+    ran_out = await delivery.grant_for_order(other_order.id)
+    assert ran_out is not None
+    assert ran_out.revoked_at is None
 
 
 async def test_tenant_isolation(db: str) -> None:
