@@ -18,25 +18,15 @@ from tests.integration.market.orders_setup import (
     build_market,
     config,
     now,
+    pay_and_deliver,
     principal,
-    today,
 )
 
 
 async def paid_order(market: Market, cfg: orders.OrderConfig) -> orders.Order:
     """A 5,000 fen order (fee 250 at 5%), paid by bank transfer and delivered."""
-    order = (await orders.place(principal(market.buyer), market.request(), "k", cfg,
-                                now=now())).order
-    bank = cfg.providers[orders.PaymentMethod.BANK_TRANSFER]
-    assert isinstance(bank, BankTransferProvider)
-    assert order.payment_reference is not None
-    await bank.confirm_receipt(order.payment_reference, bank_transaction_ref=f"B-{order.id}",
-                               amount=Money(5000, "CNY"), received_on=today(),
-                               confirmed_by="staff")
-    delivered = await orders.payment_confirmed(str(order.id), cfg, actor="staff", now=now())
-    assert delivered is not None
-    assert delivered.state is orders.OrderState.DELIVERED
-    return delivered
+    placed = await orders.place(principal(market.buyer), market.request(), "k", cfg, now=now())
+    return await pay_and_deliver(placed.order, cfg)
 
 
 async def committed(market: Market) -> Money:

@@ -20,11 +20,16 @@ from market.trading import clearances, orders, payouts, refunds
 from settlement import eligibility_store
 from settlement.caps import Eligibility
 from settlement.caps import Purpose as CapPurpose
-from settlement.money import Money
-from settlement.payments.bank_transfer import BankTransferProvider
 from tests.e2e.recording_stripe_setup import recording_stripe
 from tests.factories import make_account
-from tests.integration.market.orders_setup import build_market, config, now, principal, today
+from tests.integration.market.orders_setup import (
+    build_market,
+    config,
+    now,
+    pay_and_deliver,
+    principal,
+    today,
+)
 from tests.integration.settlement.stripe_double import RecordingStripe
 
 __all__ = ["recording_stripe"]  # the fixture, used by name
@@ -47,19 +52,6 @@ class Trades:
     connected_operator: UUID
 
 
-async def _paid(order: orders.Order, cfg: orders.OrderConfig) -> orders.Order:
-    bank = cfg.providers[orders.PaymentMethod.BANK_TRANSFER]
-    assert isinstance(bank, BankTransferProvider)
-    assert order.payment_reference is not None
-    await bank.confirm_receipt(order.payment_reference, bank_transaction_ref=f"B-{order.id}",
-                               amount=Money(order.gross_minor, order.currency),
-                               received_on=today(), confirmed_by="staff")
-    delivered = await orders.payment_confirmed(str(order.id), cfg, actor="staff", now=now())
-    assert delivered is not None
-    assert delivered.state is orders.OrderState.DELIVERED
-    return delivered
-
-
 async def trade() -> Trades:
     market = await build_market()
     cfg = config()
@@ -80,7 +72,7 @@ async def trade() -> Trades:
         granted_by=f"staff:{market.staff.organisation.id}")
 
     placed = (await orders.place(buyer, market.request(), "completed", cfg, now=now())).order
-    await _paid(placed, cfg)
+    await pay_and_deliver(placed, cfg)
     completed = await orders.accept(buyer, placed.id, now=now())
     completed = await refunds.refund_order(staff, placed.id, cfg, reason="部分数据缺失",
                                            now=now(), amount_minor=1000)
@@ -88,7 +80,7 @@ async def trade() -> Trades:
 
     placed = (await orders.place(buyer, market.request(quantity=4), "refunded", cfg,
                                  now=now())).order
-    await _paid(placed, cfg)
+    await pay_and_deliver(placed, cfg)
     await refunds.refund_order(staff, placed.id, cfg, reason="接口不可用", now=now(),
                                amount_minor=500)
     refunded = await refunds.refund_order(staff, placed.id, cfg, reason="接口不可用", now=now())
