@@ -60,17 +60,19 @@ async def record_attempt(provider_name: str, request: PaymentRequest) -> Payment
     key was used for a different request."""
     fingerprint = request.fingerprint()
     async with transaction_connection() as connection:
-        await connection.execute(
+        row = await connection.fetchrow(
             "INSERT INTO payment_attempts (id, order_id, provider, idempotency_key, "
             "request_fingerprint, amount_minor, currency, connected_account, "
             "application_fee_minor, status) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
-            "'created') ON CONFLICT (idempotency_key) DO NOTHING",
+            "'created') ON CONFLICT (idempotency_key) DO NOTHING RETURNING *",
             uuid.uuid4(), request.order_id, provider_name, request.idempotency_key, fingerprint,
             request.amount.amount_minor, request.amount.currency, request.connected_account,
             None if request.application_fee is None else request.application_fee.amount_minor,
         )
-        row = await connection.fetchrow(
-            "SELECT * FROM payment_attempts WHERE idempotency_key = $1", request.idempotency_key)
+        if row is None:  # the key's attempt was stored before: a retry
+            row = await connection.fetchrow(
+                "SELECT * FROM payment_attempts WHERE idempotency_key = $1",
+                request.idempotency_key)
     if row["request_fingerprint"] != fingerprint or row["provider"] != provider_name:
         raise IdempotencyConflictError(
             f"payment key {request.idempotency_key!r} was already used for a different request",
@@ -93,14 +95,25 @@ async def start_payment(provider: PaymentProvider, request: PaymentRequest) -> P
     else:
         # Same key as any earlier, interrupted call: the provider answers with that payment.
         payment = await provider.create_payment(request)
-        async with transaction_connection() as connection:
-            await connection.execute(
-                "UPDATE payment_attempts SET provider_payment_id = $2, updated_at = now() "
-                "WHERE id = $1 AND provider_payment_id IS NULL",
-                attempt.id, payment.provider_payment_id,
-            )
+        if await _store_payment(attempt, payment):
+            return payment
     await advance_status(provider.name, payment.provider_payment_id, payment.status)
     return payment
+
+
+async def _store_payment(attempt: PaymentAttempt, payment: ProviderPayment) -> bool:
+    """Record the provider's payment id on an attempt that had none, moving it to the payment's
+    status if that is a forward move, in one statement; False if another call stored it first
+    (its status then moves through ``advance_status``)."""
+    moves_from = [status.value for status in PaymentStatus if status.can_move_to(payment.status)]
+    async with transaction_connection() as connection:
+        stored = await connection.fetchval(
+            "UPDATE payment_attempts SET provider_payment_id = $2, status = CASE WHEN "
+            "status = ANY($3::varchar[]) THEN $4 ELSE status END, updated_at = now() "
+            "WHERE id = $1 AND provider_payment_id IS NULL RETURNING id",
+            attempt.id, payment.provider_payment_id, moves_from, payment.status.value,
+        )
+    return stored is not None
 
 
 async def advance_status(provider_name: str, provider_payment_id: str,

@@ -198,17 +198,22 @@ class BankTransferProvider:
                     raise IdempotencyConflictError(
                         f"payment key {request.idempotency_key!r} was used for another invoice",
                         field="idempotency_key")
-            else:
-                number = await connection.fetchval("SELECT nextval('bank_invoice_number')")
-                await connection.execute(
-                    "INSERT INTO bank_invoices (id, reference, order_id, buyer_org_id, "
-                    "idempotency_key, amount_minor, currency) "
-                    "VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                    uuid.uuid4(), format_reference(issued_on.year, number), request.order_id,
-                    request.buyer_org_id, request.idempotency_key, request.amount.amount_minor,
-                    request.amount.currency)
-            state = await _state(connection, "i.idempotency_key", request.idempotency_key)
-        return _as_payment(state)
+                return _as_payment(
+                    await _state(connection, "i.idempotency_key", request.idempotency_key))
+            number = await connection.fetchval("SELECT nextval('bank_invoice_number')")
+            invoice_id = uuid.uuid4()
+            reference = format_reference(issued_on.year, number)
+            await connection.execute(
+                "INSERT INTO bank_invoices (id, reference, order_id, buyer_org_id, "
+                "idempotency_key, amount_minor, currency) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                invoice_id, reference, request.order_id, request.buyer_org_id,
+                request.idempotency_key, request.amount.amount_minor, request.amount.currency)
+        # A new invoice: nothing received, refunded or closed yet.
+        nothing = Money.zero(request.amount.currency)
+        return _as_payment(InvoiceState(
+            invoice_id=invoice_id, reference=reference, order_id=request.order_id,
+            buyer_org_id=request.buyer_org_id, amount=request.amount, received=nothing,
+            refunded=nothing, refunded_credit=nothing))
 
     async def fetch_status(self, provider_payment_id: str) -> ProviderPayment:
         async with transaction_connection() as connection:
