@@ -21,7 +21,7 @@ from pathlib import Path
 
 from make_matching_set import OUTPUT, demand, listed_product, read_jsonl
 
-from market.trading.matching import ProductMatcher
+from market.trading.matching import DemandMatcher, ProductMatcher
 
 CUTOFF = 10
 RELEVANT = 2
@@ -42,7 +42,9 @@ def main() -> None:
     }
 
     started = time.perf_counter()
-    matcher = ProductMatcher(listed_product(row) for row in product_rows)
+    # The labelled demands are the open demands whose words weigh each demand's terms.
+    matcher = ProductMatcher((listed_product(row) for row in product_rows),
+                             demands=DemandMatcher(demand(row) for row in demand_rows))
     build_s = time.perf_counter() - started
 
     recalls, top_recalls, ndcgs, reciprocal_ranks = [], [], [], []

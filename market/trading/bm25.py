@@ -108,6 +108,12 @@ class Scores(Generic[KeyT, PartitionT]):
         self.partitions = partitions
 
 
+def idf(frequency: int, documents: int) -> float:
+    """Okapi BM25's inverse document frequency of a term ``frequency`` of ``documents``
+    documents contain (the "+ 1" form, never negative)."""
+    return math.log(1 + (documents - frequency + 0.5) / (frequency + 0.5))
+
+
 class Bm25Index(Generic[KeyT, PartitionT]):
     """Documents keyed by ``KeyT`` (ties in score are broken by key, ascending)."""
 
@@ -404,10 +410,13 @@ class Bm25Index(Generic[KeyT, PartitionT]):
         top = best[0][0]
         return [(term, weight / top) for weight, term in best]
 
+    def document_frequency(self, term: str) -> int:
+        """How many documents contain ``term``."""
+        term_id = self._term_ids.get(term)
+        return 0 if term_id is None else self._document_frequency[term_id]
+
     def _idf_of(self, term_id: int) -> float:
-        frequency = self._document_frequency[term_id]
-        count = len(self._slot_of)
-        return math.log(1 + (count - frequency + 0.5) / (frequency + 0.5))
+        return idf(self._document_frequency[term_id], len(self._slot_of))
 
     def _contributions(self, postings: _Postings) -> array[float]:
         """The postings' tf-and-length parts of BM25 for the current statistics."""

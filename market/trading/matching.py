@@ -24,12 +24,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Protocol
 
 from listings.domains import ChargingUnit, DataDomain, DeliveryForm, Grade, Purpose, Vocabulary
 from listings.product import Price, buyer_may_receive
 from listings.text import GENERIC_QUERY_TERMS, tokens
 from market.errors import InvalidInputError
-from market.trading.bm25 import DEFAULT_B, DEFAULT_K1, Bm25Index, Hit
+from market.trading.bm25 import DEFAULT_B, DEFAULT_K1, Bm25Index, Hit, idf
 
 DEFAULT_K = 10
 # Tuned on a development set drawn with another seed than bench/data/matching (see its README),
@@ -303,18 +304,52 @@ def passes_filters(demand: Demand, product: ListedProduct) -> bool:
     return all(check(demand, product) is None for _name, check in FILTERS)
 
 
-def _weighted_query(title: str, description: str) -> list[tuple[str, float]]:
-    """Distinct terms of a text used as a query, with their query weights (1, or
-    ``SUBTERM_QUERY_WEIGHT`` for a part of a longer term). Generic words (数据, 信息) are dropped
-    unless nothing else is left, as ``listings.text.query_terms`` does."""
+class TermStatistics(Protocol):
+    """How many texts of one side of the market (demands, or products) use a term."""
+
+    def __len__(self) -> int: ...
+
+    def document_frequency(self, term: str) -> int: ...
+
+
+def rarity(term: str, asking_side: TermStatistics | None) -> float:
+    """How rare ``term`` is among the texts of the side that asks: its BM25 idf there relative
+    to a term only one text uses, so 1 for a rare term and towards 0 for one every text uses
+    (1 when the side's texts are not known, or for a term none of them uses)."""
+    if asking_side is None:
+        return 1.0
+    documents = len(asking_side)
+    frequency = asking_side.document_frequency(term)
+    if frequency <= 1:
+        return 1.0
+    return idf(frequency, documents) / idf(1, documents)
+
+
+def _weighted_query(
+    title: str, description: str, asking_side: TermStatistics | None
+) -> list[tuple[str, float]]:
+    """Distinct terms of a text used as a query, with their query weights: 1, or
+    ``SUBTERM_QUERY_WEIGHT`` for a part of a longer term, times the term's ``rarity`` on the
+    asking side. Generic words (数据, 信息) are dropped unless nothing else is left, as
+    ``listings.text.query_terms`` does.
+
+    The rarity factor is query-side idf. Buyers write in a shared register (我司是一家……, 目前在做
+    ……方面的工作, 希望获得……的相关资料, 接受文件下载): words most demands use say nothing of
+    the data wanted, yet a product that happens to use one (单位 in 重点排污单位) scored on it
+    as much as on the subject. Sellers' boilerplate weighs the same way when a product looks
+    for demands. On the development sets it lifted recall@10 by 0.006 to 0.028
+    (bench/data/matching/README.md)."""
     distinct = list(dict.fromkeys([*tokens(title), *tokens(description)]))
     specific = [term for term in distinct if term not in GENERIC_QUERY_TERMS] or distinct
     return [
         (
             term,
-            SUBTERM_QUERY_WEIGHT
-            if any(term != other and term in other for other in specific)
-            else 1.0,
+            (
+                SUBTERM_QUERY_WEIGHT
+                if any(term != other and term in other for other in specific)
+                else 1.0
+            )
+            * rarity(term, asking_side),
         )
         for term in specific
     ]
@@ -389,16 +424,24 @@ def _match(
 
 
 class ProductMatcher:
-    """The listed products, indexed by domain and delivery form, for demands to match."""
+    """The listed products, indexed by domain and delivery form, for demands to match; a
+    demand's terms are weighted by their rarity among ``demands`` (``rarity``) when given."""
 
-    def __init__(self, products: Iterable[ListedProduct] = ()) -> None:
+    def __init__(
+        self, products: Iterable[ListedProduct] = (), *, demands: TermStatistics | None = None
+    ) -> None:
         self._index = _new_index()
         self._products: dict[str, ListedProduct] = {}
+        self.demands = demands
         for product in products:
             self.upsert(product)
 
     def __len__(self) -> int:
         return len(self._products)
+
+    def document_frequency(self, term: str) -> int:
+        """How many listed products use ``term`` (their side's ``TermStatistics``)."""
+        return self._index.document_frequency(term)
 
     def __contains__(self, product_id: object) -> bool:
         return product_id in self._products
@@ -428,7 +471,7 @@ class ProductMatcher:
         def accept(product_id: str) -> bool:
             return passes_filters(demand, products[product_id])
 
-        query = _weighted_query(demand.title, demand.description)
+        query = _weighted_query(demand.title, demand.description, self.demands)
         hits, expansion = _ranked(self._index, query, _shelves(demand), k, accept)
         return [_match(demand, products[hit.key], hit, expansion) for hit in hits]
 
@@ -445,7 +488,7 @@ class ProductMatcher:
         def accept(candidate_id: str) -> bool:
             return passes_filters(demand, products[candidate_id])
 
-        query = _weighted_query(demand.title, demand.description)
+        query = _weighted_query(demand.title, demand.description, self.demands)
         partitions = _shelves(demand)
         first_round = self._index.search(query, partitions, FEEDBACK_DOCUMENTS, accept)
         expansion = _feedback(self._index, query, first_round)
@@ -467,19 +510,26 @@ class ProductMatcher:
 
 class DemandMatcher:
     """The open demands, indexed under each (domain, delivery form) they accept, for operators
-    to find.
+    to find; a product's terms are weighted by their rarity among ``products`` when given.
 
     The service keeps it to open demands: a demand that closes or expires is removed.
     """
 
-    def __init__(self, demands: Iterable[Demand] = ()) -> None:
+    def __init__(
+        self, demands: Iterable[Demand] = (), *, products: TermStatistics | None = None
+    ) -> None:
         self._index = _new_index()
         self._demands: dict[str, Demand] = {}
+        self.products = products
         for demand in demands:
             self.upsert(demand)
 
     def __len__(self) -> int:
         return len(self._demands)
+
+    def document_frequency(self, term: str) -> int:
+        """How many open demands use ``term`` (their side's ``TermStatistics``)."""
+        return self._index.document_frequency(term)
 
     def __contains__(self, demand_id: object) -> bool:
         return demand_id in self._demands
@@ -519,7 +569,7 @@ class DemandMatcher:
             def accept(demand_id: str, product: ListedProduct = product) -> bool:
                 return passes_filters(demands[demand_id], product)
 
-            query = _weighted_query(product.title, product.description)
+            query = _weighted_query(product.title, product.description, self.products)
             hits, expansion = _ranked(self._index, query, (_shelf(product),), k, accept)
             for hit in hits:
                 current = best.get(hit.key)

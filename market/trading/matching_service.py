@@ -47,8 +47,10 @@ class MatchingService:
 
     def __init__(self, zone: ZoneInfo) -> None:
         self.zone = zone
+        # Each side's terms are weighed by how rare they are on that side (matching.rarity).
         self.products = ProductMatcher()
-        self.demands = DemandMatcher()
+        self.demands = DemandMatcher(products=self.products)
+        self.products.demands = self.demands
         self._open: dict[str, DemandRecord] = {}
         self._by_operator: dict[str, set[str]] = defaultdict(set)
         self._product_versions: dict[str, datetime] = {}

@@ -17,6 +17,7 @@ from market.trading.matching import (
     MatchFilter,
     ProductMatcher,
     exclusions,
+    rarity,
 )
 from tests.unit.market.trading_examples import CATALOG, INDUSTRY_PER_CALL, demand, product
 
@@ -194,3 +195,73 @@ def test_a_malformed_demand_is_refused_naming_the_field(
     with pytest.raises(InvalidInputError) as raised:
         demand(**changes)
     assert raised.value.field == field
+
+
+class _Side:
+    """Term statistics of one side of the market, given outright."""
+
+    def __init__(self, documents: int, frequencies: dict[str, int]) -> None:
+        self._documents = documents
+        self._frequencies = frequencies
+
+    def __len__(self) -> int:
+        return self._documents
+
+    def document_frequency(self, term: str) -> int:
+        return self._frequencies.get(term, 0)
+
+
+def test_rarity_is_one_for_rare_terms_and_falls_as_more_of_the_asking_side_uses_a_term() -> None:
+    side = _Side(100, {"单位": 90, "希望": 50, "拥堵": 3, "停车": 1})
+    assert rarity("单位", None) == 1.0
+    assert rarity("单位", _Side(0, {})) == 1.0
+    assert rarity("停车", side) == 1.0
+    assert rarity("没人用过", side) == 1.0
+    assert 1.0 > rarity("拥堵", side) > rarity("希望", side) > rarity("单位", side) > 0.0
+
+
+# Every demand introduces its buyer the same way; the subjects differ.
+BUYER = "我们是政府部门的技术支撑单位,目前在做规划研究方面的工作"
+DEMANDS = [
+    demand(
+        f"d-{subject}", title=f"征集{subject}相关数据", description=f"{BUYER},希望获得{subject}。"
+    )
+    for subject in ("降水预报", "台风路径", "空气质量", "道路拥堵", "停车泊位", "公交客流")
+]
+
+
+def test_words_every_demand_uses_weigh_less_than_the_subject() -> None:
+    """A product that shares the buyers' self-introduction outranks the one on the subject by
+    BM25 alone; weighted by rarity among the demands, the subject wins."""
+    asked = DEMANDS[0]
+    introduced = product(
+        "p-introduced", title="技术支撑单位名录", description=f"{BUYER}名录,按季度更新。"
+    )
+    on_subject = product("p-rain")
+    catalog = [introduced, on_subject]
+    unweighted = ProductMatcher(catalog)
+    weighted = ProductMatcher(catalog, demands=DemandMatcher(DEMANDS))
+
+    assert [m.product_id for m in unweighted.top_products(asked)] == ["p-introduced", "p-rain"]
+    assert [m.product_id for m in weighted.top_products(asked)] == ["p-rain", "p-introduced"]
+    explained = weighted.explain(asked, "p-introduced")
+    assert explained is not None
+    assert explained.score == weighted.top_products(asked)[1].score
+
+
+def test_sellers_boilerplate_weighs_less_when_a_product_looks_for_demands() -> None:
+    boilerplate = "采用隐私计算技术,确保个人信息安全,以接口调用方式交付。"
+    products = ProductMatcher(
+        product(f"p-{subject}", title=f"{subject}数据", description=f"提供{subject}。{boilerplate}")
+        for subject in ("气温观测", "风速观测", "空气质量", "道路拥堵", "停车泊位", "公交客流")
+    )
+    looking = product("p-rain", description=f"提供逐小时降水预报。{boilerplate}")
+    on_boilerplate = demand("d-secure", title="需要隐私计算安全交付的数据服务",
+                            description="要求采用隐私计算技术,确保个人信息安全。")
+    on_subject = demand("d-rain", title="需要降水预报", description="关注逐小时降水。")
+    demands = [on_boilerplate, on_subject]
+
+    assert [m.demand_id for m in DemandMatcher(demands).open_demands_for([looking])] == [
+        "d-secure", "d-rain"]
+    weighted = DemandMatcher(demands, products=products)
+    assert [m.demand_id for m in weighted.open_demands_for([looking])] == ["d-rain", "d-secure"]
