@@ -183,31 +183,27 @@ class BankTransferProvider:
                                     field="connected_account")
         issued_on = datetime.now(UTC).astimezone(self._zone).date()
         async with transaction_connection() as connection:
-            # The key's advisory lock serialises two calls with one key, so a retry never burns
-            # a second invoice number on a conflict.
-            await connection.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-                                     f"settlement.bank_invoice:{request.idempotency_key}")
-            existing = await connection.fetchrow(
-                "SELECT order_id, buyer_org_id, amount_minor, currency FROM bank_invoices "
-                "WHERE idempotency_key = $1", request.idempotency_key)
-            if existing is not None:
-                if (existing["order_id"], existing["buyer_org_id"], existing["amount_minor"],
-                        existing["currency"]) != (request.order_id, request.buyer_org_id,
-                                                  request.amount.amount_minor,
-                                                  request.amount.currency):
-                    raise IdempotencyConflictError(
-                        f"payment key {request.idempotency_key!r} was used for another invoice",
-                        field="idempotency_key")
-                return _as_payment(
-                    await _state(connection, "i.idempotency_key", request.idempotency_key))
+            # Insert first: a retry under the same key (or a call racing it, which waits on the
+            # key's unique index) then finds the invoice already issued. Its reference number
+            # is used up, as numbers of rolled-back orders are: references are payment-matching
+            # keys, and a gap in them is harmless.
             number = await connection.fetchval("SELECT nextval('bank_invoice_number')")
             invoice_id = uuid.uuid4()
             reference = format_reference(issued_on.year, number)
-            await connection.execute(
+            inserted = await connection.fetchval(
                 "INSERT INTO bank_invoices (id, reference, order_id, buyer_org_id, "
-                "idempotency_key, amount_minor, currency) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                "idempotency_key, amount_minor, currency) VALUES ($1, $2, $3, $4, $5, $6, $7) "
+                "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
                 invoice_id, reference, request.order_id, request.buyer_org_id,
                 request.idempotency_key, request.amount.amount_minor, request.amount.currency)
+            if inserted is None:
+                existing = await _state(connection, "i.idempotency_key", request.idempotency_key)
+                if (existing.order_id, existing.buyer_org_id, existing.amount) != (
+                        request.order_id, request.buyer_org_id, request.amount):
+                    raise IdempotencyConflictError(
+                        f"payment key {request.idempotency_key!r} was used for another invoice",
+                        field="idempotency_key")
+                return _as_payment(existing)
         # A new invoice: nothing received, refunded or closed yet.
         nothing = Money.zero(request.amount.currency)
         return _as_payment(InvoiceState(

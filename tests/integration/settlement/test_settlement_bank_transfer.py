@@ -45,6 +45,10 @@ async def test_invoice_is_idempotent_and_references_are_unique(db: str,
     assert is_valid_reference(first.reference)
     assert other.reference != first.reference
     assert first.status is PaymentStatus.CREATED
+    # The provider itself asked again under the key (a retry that lost its answer).
+    retried = await bank.create_payment(request())
+    assert (retried.provider_payment_id, retried.status) == (first.provider_payment_id,
+                                                             PaymentStatus.CREATED)
     with pytest.raises(IdempotencyConflictError):
         await bank.create_payment(request(amount_minor=9_999))
 
