@@ -16,7 +16,12 @@ from ledger.sealing import seal_all
 from listings import authorizations_service, registrations_service
 from market import witnessing
 from market.accounts import service as accounts
-from market.ledger_wiring import chain_gateway, ledger_signer, reconcile_options
+from market.ledger_wiring import (
+    chain_gateway,
+    identity_from_settings,
+    ledger_signer,
+    reconcile_options,
+)
 from market.peering import directory, recognitions
 from market.peering.links import open_peer_links
 from market.settings import Settings
@@ -28,7 +33,6 @@ from market.trading import (
     orders,
     shared_outbox,
 )
-from market.trading.shared_identity import identity_from_settings
 
 _bound_settings: Settings | None = None
 # Per request to a peer exchange; a peer slower than this is tried again at the next run.

@@ -30,6 +30,7 @@ from market.api.access import Caller, public, roles
 from market.api.demands import PRINCIPAL, OfferIn, OfferingExchangeOut, PriceOut, price_out
 from market.api.listings_common import Labelled, labelled, vocabulary
 from market.errors import MarketError
+from market.ledger_wiring import identity_from_settings
 from market.peering import directory, refusals
 from market.settings import Settings
 from market.trading import (
@@ -39,7 +40,7 @@ from market.trading import (
     matching_service,
     shared_demands,
 )
-from market.trading.shared_identity import ExchangeIdentity, identity_from_settings
+from market.trading.shared_identity import ExchangeIdentity
 from market.trading.shared_messages import SignedEnvelope
 from market.trading.shared_store import ForeignOfferRecord, PeerDemandRecord, PeerOfferRecord
 

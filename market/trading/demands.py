@@ -71,6 +71,25 @@ MAX_DEADLINE = timedelta(days=366)
 _HAN_CHARACTER = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _STAFF_ROLES = frozenset({Role.STAFF, Role.REGULATOR})
 
+# The ledger kinds of demands and of offers on them (``demand_ledger_records`` rebuilds them).
+DEMAND_POSTED = "demand.posted"
+DEMAND_MATCHED = "demand.matched"
+DEMAND_CLOSED = "demand.closed"
+DEMAND_EXPIRED = "demand.expired"
+OFFER_MADE = "offer.made"
+OFFER_ACCEPTED = "offer.accepted"
+OFFER_DECLINED = "offer.declined"
+OFFER_ORDERED = "offer.ordered"
+# Who closes a demand past its deadline, and declines its pending offers with it.
+EXPIRY_ACTOR = "system:expiry"
+# Why an offer is declined: kept on the offer (local or a peer's), and sent to a peer's.
+BUYER_DECLINE_REASON = "declined by the buyer"
+MATCHED_DECLINE_REASON = "another offer was accepted"
+
+
+def closed_decline_reason(reason: CloseReason) -> str:
+    return f"demand closed: {reason.value}"
+
 
 def _now() -> datetime:
     return datetime.now(UTC)
@@ -82,9 +101,13 @@ def transaction() -> PostgresTransaction:
     return transaction
 
 
-def actor(caller: Principal) -> str:
+def organisation_actor(role: Role, organisation_id: UUID) -> str:
     # Ledger records name organisations, never people (as listings.context.Actor does).
-    return f"{caller.role.value}:{caller.organisation_id}"
+    return f"{role.value}:{organisation_id}"
+
+
+def actor(caller: Principal) -> str:
+    return organisation_actor(caller.role, caller.organisation_id)
 
 
 def _text(field: str, value: str, *, max_length: int, chinese: bool = False) -> str:
@@ -164,7 +187,7 @@ class LedgerRecords:
             await append_record(kind, actor=self.actor, subject=subject, payload=payload)
 
 
-def _demand_payload(record: DemandRecord) -> dict[str, JSONValue]:
+def demand_payload(record: DemandRecord) -> dict[str, JSONValue]:
     return {
         "demand_id": str(record.id),
         "buyer_org_id": str(record.buyer_org_id),
@@ -179,9 +202,26 @@ def demand_record(
     record: DemandRecord,
     extra: Mapping[str, JSONValue] | None = None,
 ) -> None:
-    payload = _demand_payload(record)
+    payload = demand_payload(record)
     payload.update(extra or {})
     ledger.add(kind, f"demand:{record.id}", payload)
+
+
+def posted_terms(record: DemandRecord) -> dict[str, JSONValue]:
+    """What the posting leaf logs of a demand beyond its state: its terms as posted."""
+    demand = record.demand
+    return {
+        "domains": sorted(domain.value for domain in demand.domains),
+        "purpose": demand.purpose.value,
+        "budget_minor_per_unit": demand.budget_minor_per_unit,
+        "unit_budgets_minor": {
+            unit.value: amount for unit, amount in demand.unit_budgets_minor.items()
+        },
+        "delivery_forms": sorted(form.value for form in demand.delivery_forms),
+        "grade_clearance": demand.grade_clearance.value,
+        "deadline": demand.deadline.isoformat(),
+        "visibility": record.visibility.value,
+    }
 
 
 async def _reload(demand_id: UUID) -> DemandRecord:
@@ -208,23 +248,7 @@ async def post(caller: Principal, new: NewDemand, *, today: date) -> DemandRecor
         record = await _reload(demand_id)
         await shared_outbox.queue_demand_version(record, record.created_at)
         ledger = LedgerRecords(actor(caller))
-        demand_record(
-            ledger,
-            "demand.posted",
-            record,
-            {
-                "domains": sorted(domain.value for domain in demand.domains),
-                "purpose": demand.purpose.value,
-                "budget_minor_per_unit": demand.budget_minor_per_unit,
-                "unit_budgets_minor": {
-                    unit.value: amount for unit, amount in demand.unit_budgets_minor.items()
-                },
-                "delivery_forms": sorted(form.value for form in demand.delivery_forms),
-                "grade_clearance": demand.grade_clearance.value,
-                "deadline": demand.deadline.isoformat(),
-                "visibility": new.visibility.value,
-            },
-        )
+        demand_record(ledger, DEMAND_POSTED, record, posted_terms(record))
         await ledger.append()
     return record
 
@@ -280,6 +304,13 @@ async def list_for(caller: Principal) -> list[DemandRecord]:
     return records
 
 
+def declined_with_demand_payload(
+    offer_id: UUID, demand_id: UUID, reason: str
+) -> dict[str, JSONValue]:
+    """The leaf of an offer declined because its demand was matched or closed."""
+    return {"offer_id": str(offer_id), "demand_id": str(demand_id), "reason": reason}
+
+
 async def _decline_pending(
     ledger: LedgerRecords, demand_id: UUID, reason: str, now: datetime
 ) -> None:
@@ -287,16 +318,12 @@ async def _decline_pending(
     for offer in await store.list_offers(demand_id=demand_id):
         if offer.state is not OfferState.PENDING:
             continue
-        await store.decide_offer(offer.id, OfferState.DECLINED, now)
-        payload: dict[str, JSONValue] = {
-            "offer_id": str(offer.id),
-            "demand_id": str(demand_id),
-            "reason": reason,
-        }
+        await store.decide_offer(offer.id, OfferState.DECLINED, now, decline_reason=reason)
+        payload = declined_with_demand_payload(offer.id, demand_id, reason)
         await notifications.notify(
             offer.operator_org_id, "offer.declined", f"offer:{offer.id}", payload, now=now
         )
-        ledger.add("offer.declined", f"offer:{offer.id}", payload)
+        ledger.add(OFFER_DECLINED, f"offer:{offer.id}", payload)
     await foreign_offers.decline_pending(ledger.add, demand_id, reason, now)
 
 
@@ -305,10 +332,10 @@ async def _close(
 ) -> DemandRecord:
     await store.set_demand_state(record.id, DemandState.CLOSED, reason, now)
     await store.replace_matches(record.id, [], now)
-    await _decline_pending(ledger, record.id, f"demand closed: {reason.value}", now)
+    await _decline_pending(ledger, record.id, closed_decline_reason(reason), now)
     closed = await _reload(record.id)
     await shared_outbox.queue_demand_version(closed, now)
-    kind = "demand.expired" if reason is CloseReason.EXPIRED else "demand.closed"
+    kind = DEMAND_EXPIRED if reason is CloseReason.EXPIRED else DEMAND_CLOSED
     demand_record(ledger, kind, closed, {"from_state": record.state.value})
     return closed
 
@@ -318,7 +345,7 @@ async def match(ledger: LedgerRecords, record: DemandRecord, now: datetime) -> D
     demand is matched, its other pending offers are declined and peers get the new version.
     The caller records the acceptance and ``demand.matched``."""
     await store.set_demand_state(record.id, DemandState.MATCHED, None, now)
-    await _decline_pending(ledger, record.id, "another offer was accepted", now)
+    await _decline_pending(ledger, record.id, MATCHED_DECLINE_REASON, now)
     matched = await _reload(record.id)
     await shared_outbox.queue_demand_version(matched, now)
     return matched
@@ -363,7 +390,7 @@ async def expire_due(today: date) -> list[UUID]:
             if record.demand.deadline >= today:
                 continue
             now = _now()
-            ledger = LedgerRecords("system:expiry")
+            ledger = LedgerRecords(EXPIRY_ACTOR)
             closed = await _close(ledger, record, CloseReason.EXPIRED, now)
             await notifications.notify(
                 closed.buyer_org_id,
@@ -537,7 +564,7 @@ def _offer_price(demand: Demand, listed_prices: Sequence[Price], offer: NewOffer
     return Price(demand.purpose, offer.unit, offer.price_minor, listed.currency)
 
 
-def _offer_payload(offer: OfferRecord) -> dict[str, JSONValue]:
+def offer_payload(offer: OfferRecord) -> dict[str, JSONValue]:
     return {
         "offer_id": str(offer.id),
         "demand_id": str(offer.demand_id),
@@ -624,10 +651,10 @@ async def make_offer(
             now=now,
         )
         await append_record(
-            "offer.made",
+            OFFER_MADE,
             actor=actor(caller),
             subject=f"offer:{offer_id}",
-            payload=_offer_payload(stored),
+            payload=offer_payload(stored),
         )
     return stored
 
@@ -696,8 +723,8 @@ async def accept_offer(caller: Principal, offer_id: UUID, *, today: date) -> Off
             {"offer_id": str(offer_id), "demand_id": str(record.id), "order_id": None},
             now=now,
         )
-        ledger.add("offer.accepted", f"offer:{offer_id}", _offer_payload(accepted))
-        demand_record(ledger, "demand.matched", matched, {"offer_id": str(offer_id)})
+        ledger.add(OFFER_ACCEPTED, f"offer:{offer_id}", offer_payload(accepted))
+        demand_record(ledger, DEMAND_MATCHED, matched, {"offer_id": str(offer_id)})
         await ledger.append()
     return accepted
 
@@ -706,7 +733,9 @@ async def decline_offer(caller: Principal, offer_id: UUID) -> OfferRecord:
     async with transaction():
         offer, record = await _buyers_pending_offer(caller, offer_id)
         now = _now()
-        await store.decide_offer(offer_id, OfferState.DECLINED, now)
+        await store.decide_offer(
+            offer_id, OfferState.DECLINED, now, decline_reason=BUYER_DECLINE_REASON
+        )
         declined = await _reload_offer(offer_id)
         await notifications.notify(
             offer.operator_org_id,
@@ -716,10 +745,10 @@ async def decline_offer(caller: Principal, offer_id: UUID) -> OfferRecord:
             now=now,
         )
         await append_record(
-            "offer.declined",
+            OFFER_DECLINED,
             actor=actor(caller),
             subject=f"offer:{offer_id}",
-            payload=_offer_payload(declined),
+            payload=offer_payload(declined),
         )
     return declined
 
@@ -813,9 +842,9 @@ async def _record_offer_order(
         {"offer_id": str(offer.id), "demand_id": str(record.id), "order_id": str(order_id)},
         now=now)
     if offer.state is OfferState.PENDING:
-        ledger.add("offer.accepted", f"offer:{offer.id}", _offer_payload(ordered))
-        demand_record(ledger, "demand.matched", await _reload(record.id),
+        ledger.add(OFFER_ACCEPTED, f"offer:{offer.id}", offer_payload(ordered))
+        demand_record(ledger, DEMAND_MATCHED, await _reload(record.id),
                        {"offer_id": str(offer.id)})
-    ledger.add("offer.ordered", f"offer:{offer.id}", _offer_payload(ordered))
+    ledger.add(OFFER_ORDERED, f"offer:{offer.id}", offer_payload(ordered))
     await ledger.append()
     return ordered

@@ -53,9 +53,10 @@ async def accept(caller: Principal, demand_id: UUID, offer_id: UUID) -> ForeignO
                                                "accepted by the buyer", now)
         ledger = demands.LedgerRecords(demands.actor(caller))
         matched = await demands.match(ledger, record, now)
-        ledger.add("foreign_offer.accepted", f"offer:{offer.id}",
+        ledger.add(foreign_offers.decision_kind(OfferState.ACCEPTED), f"offer:{offer.id}",
                    foreign_offers.foreign_offer_payload(accepted))
-        demands.demand_record(ledger, "demand.matched", matched, {"offer_id": str(offer.id)})
+        demands.demand_record(ledger, demands.DEMAND_MATCHED, matched,
+                              {"offer_id": str(offer.id)})
         await ledger.append()
     return accepted
 
@@ -64,8 +65,11 @@ async def decline(caller: Principal, demand_id: UUID, offer_id: UUID) -> Foreign
     async with demands.transaction():
         offer, _record = await _buyers_pending(caller, demand_id, offer_id)
         declined = await foreign_offers.decide(offer, OfferState.DECLINED,
-                                               "declined by the buyer", datetime.now(UTC))
-        await append_record("foreign_offer.declined", actor=demands.actor(caller),
+                                               demands.BUYER_DECLINE_REASON, datetime.now(UTC))
+        # Unlike a decline that follows the demand, the buyer's logs no reason: the kept
+        # reason tells the two apart when reconciliation rebuilds the leaf.
+        await append_record(foreign_offers.decision_kind(OfferState.DECLINED),
+                            actor=demands.actor(caller),
                             subject=f"offer:{offer.id}",
                             payload=foreign_offers.foreign_offer_payload(declined))
     return declined

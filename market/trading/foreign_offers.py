@@ -38,6 +38,13 @@ from market.trading.tables import DemandRow
 
 RecordLedger = Callable[[str, str, dict[str, JSONValue]], None]
 
+RECEIVED_KIND = "foreign_offer.received"
+
+
+def decision_kind(decision: OfferState) -> str:
+    """The ledger kind of the buyer's decision (or the demand's) on a peer's offer."""
+    return f"foreign_offer.{decision.value}"
+
 
 def _transaction() -> PostgresTransaction:
     transaction: PostgresTransaction = DemandRow._meta.db.transaction()
@@ -133,7 +140,7 @@ async def receive(envelope: SignedEnvelope, identity: ExchangeIdentity,
                  "exchange": {"name": peer.name, "origin": peer.origin},
                  "product_title": values.product_title, "unit": values.price.unit.value,
                  "price_minor": values.price.price_minor}, now=now)
-            await append_record("foreign_offer.received", actor=f"peer:{peer.origin}",
+            await append_record(RECEIVED_KIND, actor=f"peer:{peer.origin}",
                                 subject=f"offer:{offer_id}", payload=foreign_offer_payload(offer))
         return ReceivedOffer(offer, duplicate=False)
 
@@ -166,4 +173,4 @@ async def decline_pending(record_ledger: RecordLedger, demand_id: UUID, reason: 
             declined = await decide(offer, OfferState.DECLINED, reason, now)
             payload = foreign_offer_payload(declined)
             payload["reason"] = reason
-            record_ledger("foreign_offer.declined", f"offer:{offer.id}", payload)
+            record_ledger(decision_kind(OfferState.DECLINED), f"offer:{offer.id}", payload)

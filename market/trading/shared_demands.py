@@ -41,6 +41,15 @@ from market.trading.tables import DemandRow
 
 _STAFF_ROLES = frozenset({Role.STAFF, Role.REGULATOR})
 
+PEER_DEMAND_RECEIVED = "peer_demand.received"
+PEER_OFFER_MADE = "peer_offer.made"
+
+
+def peer_offer_decision_kind(decision: OfferState) -> str:
+    """The ledger kind of a buyer's decision, sent by the demand's exchange, on an offer
+    made here."""
+    return f"peer_offer.{decision.value}"
+
 
 def _transaction() -> PostgresTransaction:
     transaction: PostgresTransaction = DemandRow._meta.db.transaction()
@@ -141,7 +150,7 @@ async def _tell_operators(record: PeerDemandRecord, matches: Sequence[Match],
     return len(by_operator)
 
 
-def _received_payload(record: PeerDemandRecord) -> dict[str, JSONValue]:
+def received_payload(record: PeerDemandRecord) -> dict[str, JSONValue]:
     return {"peer_demand_id": str(record.id), "origin": record.origin,
             "remote_demand_id": str(record.remote_demand_id), "version": record.version,
             "state": record.state.value, "digest": record.digest}
@@ -173,9 +182,9 @@ async def receive(envelope: SignedEnvelope, identity: ExchangeIdentity,
             if held is None and record.state is DemandState.OPEN:
                 matches = service.products.top_products(record.demand)
                 told = await _tell_operators(record, matches, service, now)
-            await append_record("peer_demand.received", actor=f"peer:{values.origin}",
+            await append_record(PEER_DEMAND_RECEIVED, actor=f"peer:{values.origin}",
                                 subject=f"peer_demand:{peer_demand_id}",
-                                payload=_received_payload(record))
+                                payload=received_payload(record))
         return ReceivedDemand(record, duplicate=False, operators_told=told)
 
     return await refusing("shared_demand", envelope, refusals, work)
@@ -242,7 +251,7 @@ async def offers(caller: Principal, peer_demand_id: UUID) -> list[PeerOfferRecor
                                                operator_org_id=operator)
 
 
-def _peer_offer_payload(offer: PeerOfferRecord, record: PeerDemandRecord
+def peer_offer_payload(offer: PeerOfferRecord, record: PeerDemandRecord
                         ) -> dict[str, JSONValue]:
     return {"offer_id": str(offer.id), "peer_demand_id": str(record.id),
             "origin": record.origin, "remote_demand_id": str(record.remote_demand_id),
@@ -291,9 +300,9 @@ async def make_offer(caller: Principal, peer_demand_id: UUID, offer: demands.New
             delivery_form=product.delivery_form.value, purpose=price.purpose.value,
             unit=price.unit.value, price_minor=price.price_minor, currency=price.currency,
             message=text, issued_at=0), offer_id, now)
-        await append_record("peer_offer.made", actor=demands.actor(caller),
+        await append_record(PEER_OFFER_MADE, actor=demands.actor(caller),
                             subject=f"offer:{offer_id}",
-                            payload=_peer_offer_payload(stored, record))
+                            payload=peer_offer_payload(stored, record))
     return stored
 
 
@@ -349,9 +358,10 @@ async def receive_decision(envelope: SignedEnvelope, identity: ExchangeIdentity,
                 {"offer_id": str(offer.id), "peer_demand_id": str(record.id),
                  "origin": record.origin, "exchange": verified.peer.name,
                  "reason": message.reason}, now=now)
-            payload = _peer_offer_payload(decided, record)
+            payload = peer_offer_payload(decided, record)
             payload["reason"] = message.reason
-            await append_record(f"peer_offer.{decision.value}", actor=f"peer:{record.origin}",
+            await append_record(peer_offer_decision_kind(decision),
+                                actor=f"peer:{record.origin}",
                                 subject=f"offer:{offer.id}", payload=payload)
         return ReceivedDecision(decided, duplicate=False)
 

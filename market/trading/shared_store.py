@@ -445,9 +445,11 @@ async def foreign_offer_by_remote(peer_origin: str, remote_offer_id: UUID
     return None if row is None else _foreign_offer(row)
 
 
-async def list_foreign_offers(demand_id: UUID) -> list[ForeignOfferRecord]:
+async def list_foreign_offers(demand_id: UUID | None) -> list[ForeignOfferRecord]:
+    """The offers on one demand, or on every demand (for reconciliation) with None."""
     rows = await _rows(f"SELECT {_FOREIGN_OFFER_COLUMNS} FROM trading_foreign_offers "  # noqa: S608 -- constant columns
-                       "WHERE demand_id = {} ORDER BY received_at, id", demand_id)
+                       "WHERE {}::uuid IS NULL OR demand_id = {} ORDER BY received_at, id",
+                       demand_id, demand_id)
     return [_foreign_offer(row) for row in rows]
 
 

@@ -292,6 +292,8 @@ class OfferRecord:
     order_id: UUID | None
     created_at: datetime
     decided_at: datetime | None
+    # Why it was declined; None while it is not, and for offers declined before it was kept.
+    decline_reason: str | None
 
 
 def _offer(row: Mapping[str, Any]) -> OfferRecord:
@@ -311,6 +313,7 @@ def _offer(row: Mapping[str, Any]) -> OfferRecord:
         order_id=row["order_id"],
         created_at=row["created_at"],
         decided_at=row["decided_at"],
+        decline_reason=row["decline_reason"],
     )
 
 
@@ -372,11 +375,14 @@ async def list_offers(
     return [_offer(row) for row in rows]
 
 
-async def decide_offer(offer_id: UUID, state: OfferState, now: datetime) -> None:
+async def decide_offer(
+    offer_id: UUID, state: OfferState, now: datetime, *, decline_reason: str | None = None
+) -> None:
     await _rows(
-        "UPDATE trading_offers SET state = {}, decided_at = {} WHERE id = {}",
+        "UPDATE trading_offers SET state = {}, decided_at = {}, decline_reason = {} WHERE id = {}",
         state.value,
         now,
+        decline_reason,
         offer_id,
     )
 

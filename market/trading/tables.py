@@ -63,6 +63,7 @@ class OfferRow(Table, tablename="trading_offers"):
     order_id = UUID(null=True)
     created_at = Timestamptz()
     decided_at = Timestamptz(null=True)
+    decline_reason = Text(null=True)
 
 
 class MatchRow(Table, tablename="trading_matches"):

@@ -20,9 +20,10 @@ import msgspec
 import pytest
 
 from ledger.tables import LedgerLeaf
+from market.ledger_wiring import identity_from_settings
 from market.peering.tables import RefusalRow
 from market.settings import Settings
-from market.trading.shared_identity import ExchangeIdentity, identity_from_settings
+from market.trading.shared_identity import ExchangeIdentity
 from market.trading.shared_messages import OfferDecision, SharedDemand, SharedOffer
 from market.trading.shared_store import list_deliveries
 from tests.e2e.listings_flow import listed_product, make_cast, ok, today
