@@ -16,7 +16,7 @@ from ledger.recognition import Web3ConsortiumReader
 from ledger.reconcile import ReconcileOptions, RecordSource
 from ledger.witness_keys import load_cosigner
 from listings.ledger_records import AuthorizationRecords, RegistrationRecords, RegistryRecords
-from market.peering.ledger_records import PeerRecords, RecognitionRecords
+from market.peering.ledger_records import PeerRecords, PeerStateRecords, RecognitionRecords
 from market.settings import Settings
 from market.trading.demand_ledger_records import DemandOfferRecords, DemandRecords
 from market.trading.ledger_records import (
@@ -45,9 +45,9 @@ def record_sources() -> list[RecordSource]:
     """Every domain record the exchange logs, for reconciliation against its leaves."""
     return [AuthorizationRecords(), RegistrationRecords(), RegistryRecords(), JournalRecords(),
             FeeCapRecords(), RevenueCeilingRecords(), EligibilityRecords(), PayoutRecords(),
-            PeerRecords(), RecognitionRecords(), OrderRecords(), RefundRecords(),
-            ClearanceRecords(), ConnectedAccountRecords(), DemandRecords(), DemandOfferRecords(),
-            ForeignOfferRecords(), PeerDemandRecords(), PeerOfferRecords()]
+            PeerRecords(), PeerStateRecords(), RecognitionRecords(), OrderRecords(),
+            RefundRecords(), ClearanceRecords(), ConnectedAccountRecords(), DemandRecords(),
+            DemandOfferRecords(), ForeignOfferRecords(), PeerDemandRecords(), PeerOfferRecords()]
 
 
 def ledger_signer(settings: Settings) -> NoteSigner:

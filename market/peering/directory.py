@@ -169,8 +169,8 @@ async def set_state(peer_id: int, state: str, *, actor: str) -> Peer:
         raise InvalidInputError(f"state must be one of {', '.join(PEER_STATES)}", field="state")
     async with _transaction():
         rows = await PeerRow.raw(
-            "UPDATE peering_peers SET state = {} WHERE id = {} RETURNING origin",
-            state, peer_id).run()
+            "UPDATE peering_peers SET state = {}, state_changed_by = {} WHERE id = {} "
+            "RETURNING origin", state, actor, peer_id).run()
         if not rows:
             raise NotFoundError("no such peer", field="peer_id")
         origin = rows[0]["origin"]

@@ -1,6 +1,6 @@
 """The peering records as the ledger should have logged them, for reconciliation: configured
-peers and recognised codes (with their withdrawal). Queries run on the reconciliation's
-snapshot transaction (Piccolo binds them to it)."""
+peers, their suspension and reactivation, and recognised codes (with their withdrawal). Queries
+run on the reconciliation's snapshot transaction (Piccolo binds them to it)."""
 
 from __future__ import annotations
 
@@ -32,6 +32,23 @@ class PeerRecords:
             # the row's history.
             yield ExpectedRecord(row["origin"], PEER_CONFIGURED, payload, exact=False,
                                  actor=row["configured_by"])
+
+
+class PeerStateRecords:
+    """A peer suspended or reactivated: the newest of its state-change leaves says the state
+    its row has now, changed by whom the row names; the earlier ones are its history."""
+
+    name = "peer_states"
+    kinds = frozenset({PEER_STATE_CHANGED})
+
+    async def expected_records(self) -> AsyncIterator[ExpectedRecord]:
+        rows = await PeerRow.raw(
+            "SELECT origin, state, state_changed_by FROM peering_peers "
+            "WHERE state_changed_by IS NOT NULL ORDER BY id").run()
+        for row in rows:
+            yield ExpectedRecord(row["origin"], PEER_STATE_CHANGED,
+                                 {"origin": row["origin"], "state": row["state"]},
+                                 actor=row["state_changed_by"])
 
 
 class RecognitionRecords:

@@ -21,6 +21,8 @@ class PeerRow(Table, tablename="peering_peers"):
     configured_by = Varchar(length=200)
     leaf_index = BigInt()
     configured_at = Timestamptz()
+    # Who last suspended or reactivated the peer; None while its state never changed.
+    state_changed_by = Varchar(length=200, null=True)
 
 
 class RefusalRow(Table, tablename="peering_refusals"):
