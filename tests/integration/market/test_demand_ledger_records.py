@@ -42,7 +42,12 @@ from tests.e2e.shared_demand_flow import (
     signed_body,
 )
 from tests.integration.market.orders_setup import build_market, config, now, principal, today
-from tests.integration.market.test_trading_ledger_records import findings, run, tamper
+from tests.integration.market.test_trading_ledger_records import (
+    findings,
+    run,
+    tamper,
+    unchecked_kinds,
+)
 
 CHANGED = DiscrepancyKind.RECORD_CHANGED
 MISSING = DiscrepancyKind.RECORD_MISSING
@@ -219,6 +224,7 @@ async def test_a_realistic_demand_history_reconciles_clean(db: str) -> None:
     # The run logs every kind the sources own, so a clean report is about all of them.
     assert frozenset().union(*(source.kinds for source in SOURCES)) <= logged
     assert (await run()).discrepancies == []
+    assert await unchecked_kinds() == set()
 
 
 @pytest.mark.parametrize(("table", "assignment", "row", "leaves", "detail"), [
