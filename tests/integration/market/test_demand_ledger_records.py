@@ -42,7 +42,7 @@ from tests.e2e.shared_demand_flow import (
     signed_body,
 )
 from tests.integration.market.orders_setup import build_market, config, now, principal, today
-from tests.integration.market.test_trading_ledger_records import (
+from tests.integration.market.reconcile_setup import (
     findings,
     run,
     tamper,

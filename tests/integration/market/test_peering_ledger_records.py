@@ -6,19 +6,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from ledger.reconcile import DiscrepancyKind, ReconcileOptions, ReconcileReport, reconcile
+from ledger.reconcile import DiscrepancyKind
 from market.peering import directory
 from market.peering.ledger_records import PeerStateRecords
 from market.peering.tables import PeerRow
-from tests.integration.market.test_trading_ledger_records import SIGNER, findings, tamper
+from tests.integration.market.reconcile_setup import findings, run, tamper
 
 ORIGIN = "exchange-a.test/ledger"
 WHERE = f"peer_states {ORIGIN}"
-
-
-async def run() -> ReconcileReport:
-    return await reconcile(ReconcileOptions(verifier=SIGNER.verifier,
-                                            record_sources=[PeerStateRecords()]))
+SOURCES = [PeerStateRecords()]
 
 
 async def configured_peer() -> int:
@@ -33,17 +29,17 @@ async def configured_peer() -> int:
 
 async def test_suspension_and_reactivation_reconcile_and_rewrites_show(db: str) -> None:
     peer_id = await configured_peer()
-    assert (await run()).discrepancies == []  # never changed: nothing to claim
+    assert (await run(SOURCES)).discrepancies == []  # never changed: nothing to claim
     await directory.set_state(peer_id, "suspended", actor="staff:s1")
-    assert (await run()).discrepancies == []
+    assert (await run(SOURCES)).discrepancies == []
     await directory.set_state(peer_id, "active", actor="staff:s2")
-    assert (await run()).discrepancies == []  # the suspension is the row's history
+    assert (await run(SOURCES)).discrepancies == []  # the suspension is the row's history
 
     await tamper(db, "UPDATE peering_peers SET state = 'suspended' WHERE origin = $1", ORIGIN)
-    assert findings(await run()) == [(DiscrepancyKind.RECORD_CHANGED, WHERE)]
+    assert findings(await run(SOURCES)) == [(DiscrepancyKind.RECORD_CHANGED, WHERE)]
     await tamper(db, "UPDATE peering_peers SET state = 'active', state_changed_by = 'staff:s9' "
                      "WHERE origin = $1", ORIGIN)
-    assert findings(await run()) == [(DiscrepancyKind.RECORD_CHANGED, WHERE)]
+    assert findings(await run(SOURCES)) == [(DiscrepancyKind.RECORD_CHANGED, WHERE)]
     # The row denies any change: both state-change leaves are claimed by no record.
     await tamper(db, "UPDATE peering_peers SET state_changed_by = NULL WHERE origin = $1", ORIGIN)
-    assert findings(await run()) == [(DiscrepancyKind.RECORD_MISSING, WHERE)]
+    assert findings(await run(SOURCES)) == [(DiscrepancyKind.RECORD_MISSING, WHERE)]

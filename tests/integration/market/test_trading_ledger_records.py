@@ -9,14 +9,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 from uuid import UUID
 
-import asyncpg
 import pytest
 
-from ledger.note import NoteSigner
-from ledger.reconcile import DiscrepancyKind, ReconcileOptions, ReconcileReport, reconcile
-from ledger.tables import LedgerLeaf
+from ledger.reconcile import DiscrepancyKind
 from market.accounts.model import Role
-from market.ledger_wiring import record_sources
 from market.trading import clearances, orders, payouts, refunds
 from settlement import eligibility_store
 from settlement.caps import Eligibility
@@ -31,10 +27,15 @@ from tests.integration.market.orders_setup import (
     principal,
     today,
 )
+from tests.integration.market.reconcile_setup import (
+    findings,
+    run,
+    tamper,
+    unchecked_kinds,
+)
 from tests.integration.settlement.stripe_double import RecordingStripe
 
 __all__ = ["recording_stripe"]  # the fixture, used by name
-SIGNER = NoteSigner.generate("exchange.test/ledger")
 CHANGED = DiscrepancyKind.RECORD_CHANGED
 MISSING = DiscrepancyKind.RECORD_MISSING
 
@@ -112,35 +113,6 @@ async def trade() -> Trades:
                   expired=expired, revoked_clearance=revoked_clearance, clearance=clearance,
                   eligibility_id=eligibility.id, payout_reference=payout.reference,
                   connected_operator=connected.organisation.id)
-
-
-async def run() -> ReconcileReport:
-    return await reconcile(ReconcileOptions(verifier=SIGNER.verifier,
-                                            record_sources=record_sources()))
-
-
-async def tamper(database_url: str, statement: str, *args: object,
-                 triggers: bool = True) -> None:
-    """Rewrite rows as an attacker with database access; with ``triggers`` off for tables whose
-    triggers refuse the change (append-only or revoke-once rows)."""
-    connection = await asyncpg.connect(database_url)
-    try:
-        if not triggers:
-            await connection.execute("SET session_replication_role = replica")
-        await connection.execute(statement, *args)
-    finally:
-        await connection.close()
-
-
-def findings(report: ReconcileReport) -> list[tuple[DiscrepancyKind, str]]:
-    return [(item.kind, item.where) for item in report.discrepancies]
-
-
-async def unchecked_kinds() -> set[str]:
-    """Kinds of the leaves logged so far that no record source of the exchange owns: their
-    leaves would be compared with nothing in the database."""
-    owned = frozenset().union(*(source.kinds for source in record_sources()))
-    return {row["kind"] for row in await LedgerLeaf.select(LedgerLeaf.kind).run()} - owned
 
 
 async def test_a_realistic_trading_history_reconciles_clean(db: str) -> None:
