@@ -33,7 +33,7 @@ import heapq
 import math
 from array import array
 from collections import Counter
-from collections.abc import Callable, Collection, Hashable, Iterable, Sequence
+from collections.abc import Callable, Collection, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Generic, Protocol, Self, TypeVar
 
@@ -293,54 +293,79 @@ class Bm25Index(Generic[KeyT, PartitionT]):
                         by_slot[slot] = get(slot, 0.0) + value
 
     def top(
-        self, scores: Scores[KeyT, PartitionT], k: int, accept: Callable[[KeyT], bool] | None = None
+        self,
+        scores: Scores[KeyT, PartitionT],
+        k: int,
+        accept: Callable[[KeyT], bool] | None = None,
+        prior: Callable[[KeyT], float] | None = None,
     ) -> list[Hit[KeyT]]:
         """The ``k`` best documents, best first (ties to the smaller key, so that results do not
         depend on insertion history). ``accept`` is asked about candidates in rank order until
         ``k`` are accepted, so a filter runs on a handful of documents rather than on every
-        candidate, with the same result as filtering first."""
+        candidate, with the same result as filtering first.
+
+        ``prior``, when given, scales an accepted document's score by a factor in (0, 1] (a
+        ranking prior that can only lower a score), and the hits carry the scaled scores.
+        Candidates are then read in rank order until none left could still enter the top
+        ``k``: one scoring below the ``k``th best scaled score cannot."""
         if k <= 0:
             return []
+        found: list[tuple[float, KeyT, int]] = []
+        best_scores: list[float] = []  # the best k scaled scores so far, the kth best first
+        for score, key, slot in self._in_rank_order(scores, k):
+            if len(best_scores) == k and score < best_scores[0]:
+                break
+            if accept is not None and not accept(key):
+                continue
+            scaled = score if prior is None else score * prior(key)
+            found.append((-scaled, key, slot))
+            if len(best_scores) < k:
+                heapq.heappush(best_scores, scaled)
+            elif scaled > best_scores[0]:
+                heapq.heapreplace(best_scores, scaled)
+        found.sort()
+        return [
+            Hit(key, -negative_score, self._matched_terms(scores, slot))
+            for negative_score, key, slot in found[:k]
+        ]
+
+    def _in_rank_order(
+        self, scores: Scores[KeyT, PartitionT], k: int
+    ) -> Iterator[tuple[float, KeyT, int]]:
+        """The scored documents as (score, key, slot), best first, ties to the smaller key."""
         keys = self._keys
         by_slot = scores.by_slot
         # Ranking every candidate costs a tuple each; first rank only those scoring at least
-        # the (4k)th best score (ties included), and the rest only if filters reject too many.
+        # the (4k)th best score (ties included), and the rest only if the caller reads on.
         pool_size = 4 * k
         threshold = (
             heapq.nlargest(pool_size, by_slot.values())[-1] if len(by_slot) > pool_size else None
         )
-        if threshold is None:
-            ranked = [(-score, keys[slot], slot) for slot, score in by_slot.items()]
-        else:
-            ranked = [
-                (-score, keys[slot], slot) for slot, score in by_slot.items() if score >= threshold
+        pools = (
+            [by_slot.items()]
+            if threshold is None
+            else [
+                ((slot, score) for slot, score in by_slot.items() if score >= threshold),
+                ((slot, score) for slot, score in by_slot.items() if score < threshold),
             ]
-        heapq.heapify(ranked)
-        hits: list[Hit[KeyT]] = []
-        while len(hits) < k:
-            if not ranked:
-                if threshold is None:
-                    break
-                ranked = [
-                    (-score, keys[slot], slot)
-                    for slot, score in by_slot.items()
-                    if score < threshold
-                ]
-                heapq.heapify(ranked)
-                threshold = None
-                continue
-            negative_score, key, slot = heapq.heappop(ranked)
-            if key is None or (accept is not None and not accept(key)):
-                continue
-            matched = tuple(
-                sorted(
-                    self._terms[term_id]
-                    for term_id in self._document_terms[slot]
-                    if term_id in scores.term_ids
-                )
+        )
+        for pool in pools:
+            ranked = [
+                (-score, key, slot) for slot, score in pool if (key := keys[slot]) is not None
+            ]
+            heapq.heapify(ranked)
+            while ranked:
+                negative_score, key, slot = heapq.heappop(ranked)
+                yield -negative_score, key, slot
+
+    def _matched_terms(self, scores: Scores[KeyT, PartitionT], slot: int) -> tuple[str, ...]:
+        return tuple(
+            sorted(
+                self._terms[term_id]
+                for term_id in self._document_terms[slot]
+                if term_id in scores.term_ids
             )
-            hits.append(Hit(key, -negative_score, matched))
-        return hits
+        )
 
     def search(
         self,

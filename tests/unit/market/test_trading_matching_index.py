@@ -108,6 +108,38 @@ def test_every_document_sharing_a_term_is_ranked_once_in_score_order(
         assert hit.score > 0
 
 
+@settings(max_examples=100, deadline=None)
+@given(
+    changes,
+    queries,
+    st.dictionaries(st.sampled_from(KEYS), st.sampled_from([0.25, 0.6, 1.0])),
+    st.integers(1, 4),
+)
+def test_a_prior_ranks_as_scaling_every_score_first_would(
+    history: list[tuple[str, str, Document | None]],
+    query: list[tuple[str, float]],
+    factors: dict[str, float],
+    k: int,
+) -> None:
+    """``top`` reads candidates lazily, stopping once none left can enter the top k; the result
+    is the brute-force one: every shared document's score scaled, then sorted."""
+    index: Bm25Index[str, str] = Bm25Index()
+    live: dict[str, Document] = {}
+    for change in history:
+        apply(index, live, change)
+
+    def prior(key: str) -> float:
+        return factors.get(key, 1.0)
+
+    hits = index.top(index.scores(query, PARTITIONS), k, prior=prior)
+    every = index.search(query, PARTITIONS, len(KEYS))
+    expected = sorted(((hit.score * prior(hit.key), hit.key) for hit in every),
+                      key=lambda scored: (-scored[0], scored[1]))[:k]  # fmt: skip
+    assert [hit.key for hit in hits] == [key for _score, key in expected]
+    for hit, (score, _key) in zip(hits, expected, strict=True):
+        assert math.isclose(hit.score, score)
+
+
 def test_a_rejected_candidate_is_skipped_not_counted() -> None:
     index: Bm25Index[str, str] = Bm25Index()
     for number in range(30):
