@@ -114,7 +114,8 @@ class PriceOut(msgspec.Struct):
 
 class ProductMatchOut(msgspec.Struct):
     """A product for a demand, with why: the terms it shares with the demand, the terms it
-    shares with the expanded query, and the hard filters it passed."""
+    shares with the expanded query, the hard filters it passed and whether it covers the area
+    the demand asks for."""
 
     rank: int
     product_id: UUID
@@ -124,6 +125,7 @@ class ProductMatchOut(msgspec.Struct):
     matched_terms: list[str]
     feedback_terms: list[str]
     filters_passed: list[Labelled]
+    area_fit: Labelled
     price: PriceOut
 
 
@@ -145,6 +147,7 @@ class ExplanationOut(msgspec.Struct):
     matched_terms: list[str]
     filters_passed: list[Labelled]
     exclusions: list[ExclusionOut]
+    area_fit: Labelled
 
 
 class DemandForMeOut(msgspec.Struct):
@@ -157,6 +160,7 @@ class DemandForMeOut(msgspec.Struct):
     matched_terms: list[str]
     feedback_terms: list[str]
     filters_passed: list[Labelled]
+    area_fit: Labelled
     price: PriceOut
 
 
@@ -226,7 +230,7 @@ def _product_match(rank: int, match: Match, names: dict[UUID, tuple[str, str]]) 
         score=round(match.score, 4), matched_terms=list(match.matched_terms),
         feedback_terms=list(match.feedback_terms),
         filters_passed=[labelled(name) for name in match.filters_passed],
-        price=price_out(match.price))
+        area_fit=labelled(match.area_fit), price=price_out(match.price))
 
 
 def _explanation(explanation: Explanation) -> ExplanationOut:
@@ -236,7 +240,8 @@ def _explanation(explanation: Explanation) -> ExplanationOut:
         matched_terms=list(explanation.matched_terms),
         filters_passed=[labelled(name) for name in explanation.filters_passed],
         exclusions=[ExclusionOut(filter=labelled(item.filter), reason=item.reason)
-                    for item in explanation.exclusions])
+                    for item in explanation.exclusions],
+        area_fit=labelled(explanation.area_fit))
 
 
 def question_out(record: QuestionRecord) -> QuestionOut:
@@ -317,7 +322,7 @@ class DemandController(Controller):
             score=round(item.match.score, 4), matched_terms=list(item.match.matched_terms),
             feedback_terms=list(item.match.feedback_terms),
             filters_passed=[labelled(name) for name in item.match.filters_passed],
-            price=price_out(item.match.price))
+            area_fit=labelled(item.match.area_fit), price=price_out(item.match.price))
             for rank, item in enumerate(found, start=1)]
 
     @get("/{demand_id:uuid}", summary="One demand")

@@ -9,7 +9,9 @@ fill from the database, and keeps its indexes in memory. Two directions, one mac
 
 A pair (demand, product) is a match only if it passes every hard filter (``MatchFilter``) and
 shares at least one search term; matches are ranked by Okapi BM25 (see ``market.trading.bm25``)
-over ``listings.text.tokens`` (jieba search mode), the title counting ``TITLE_BOOST`` times.
+over ``listings.text.tokens`` (jieba search mode), the title counting ``TITLE_BOOST`` times, and
+a product that covers another area than the one the demand asks for (``AreaFit``) ranks below
+an equally relevant one that covers it.
 The domain and delivery-form filters are applied by the index itself (postings are partitioned
 by domain and form, so a query reads only what the demand accepts); the other
 filters are asked about candidates in rank order, which gives the result of filtering first
@@ -26,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Protocol
 
+from listings.areas import Area, areas_named, covers_any
 from listings.domains import ChargingUnit, DataDomain, DeliveryForm, Grade, Purpose, Vocabulary
 from listings.product import Price, buyer_may_receive
 from listings.text import GENERIC_QUERY_TERMS, tokens
@@ -52,6 +55,10 @@ SUBTERM_QUERY_WEIGHT = 0.5
 FEEDBACK_DOCUMENTS = 5
 FEEDBACK_TERMS = 10
 FEEDBACK_WEIGHT = 0.5
+# A product covering only other areas than the demand names (佛山市 for 韶关市) is worth less to
+# the buyer, but may still be the best there is: its score is scaled down rather than filtered
+# out. Tuned on the development sets (0.4–0.8 tried; 0.6 best on all three).
+ELSEWHERE_WEIGHT = 0.6
 
 
 class MatchFilter(Vocabulary):
@@ -64,6 +71,29 @@ class MatchFilter(Vocabulary):
     DELIVERY_FORM = "delivery_form_accepted", "交付方式可接受"
     GRADE = "grade_cleared", "分级在需求方许可范围内"
     PRICE = "price_within_budget", "价格在预算内"
+
+
+class AreaFit(Vocabulary):
+    """Whether a product's area covers the area a demand asks for, as both texts name them
+    (``listings.areas``)."""
+
+    COVERED = "covered", "覆盖需求地区"
+    ELSEWHERE = "elsewhere", "仅覆盖其他地区"
+    UNSTATED = "unstated", "未注明地区"
+
+    @property
+    def weight(self) -> float:
+        """The factor a product's score is ranked by."""
+        return ELSEWHERE_WEIGHT if self is AreaFit.ELSEWHERE else 1.0
+
+
+def area_fit(offered: frozenset[Area], wanted: frozenset[Area]) -> AreaFit:
+    """How the areas a product's text names fit those a demand's text names; ``UNSTATED`` when
+    either names none (a product silent on its area may cover anywhere, a demand silent on
+    it takes any)."""
+    if not offered or not wanted:
+        return AreaFit.UNSTATED
+    return AreaFit.COVERED if covers_any(offered, wanted) else AreaFit.ELSEWHERE
 
 
 def _require_text(field_name: str, value: object) -> str:
@@ -194,10 +224,10 @@ class Exclusion:
 @dataclass(frozen=True)
 class Match:
     """A product that answers a demand: the score is BM25 in the direction it was asked
-    (demand text against products, or product text against demands); ``matched_terms`` are
-    terms of the asking text found in the other, ``feedback_terms`` the terms added by
-    pseudo-relevance feedback that it also contains; ``price`` is the cheapest list price that
-    fits the budget for the demand's purpose."""
+    (demand text against products, or product text against demands) times the area fit's
+    weight; ``matched_terms`` are terms of the asking text found in the other,
+    ``feedback_terms`` the terms added by pseudo-relevance feedback that it also contains;
+    ``price`` is the cheapest list price that fits the budget for the demand's purpose."""
 
     demand_id: str
     product_id: str
@@ -205,12 +235,14 @@ class Match:
     matched_terms: tuple[str, ...]
     feedback_terms: tuple[str, ...]
     filters_passed: tuple[MatchFilter, ...]
+    area_fit: AreaFit
     price: Price
 
 
 @dataclass(frozen=True)
 class Explanation:
-    """Diagnostics for one pair: every filter passed or failed, and the text relevance."""
+    """Diagnostics for one pair: every filter passed or failed, the text relevance and the
+    area fit."""
 
     demand_id: str
     product_id: str
@@ -218,6 +250,7 @@ class Explanation:
     exclusions: tuple[Exclusion, ...]
     score: float
     matched_terms: tuple[str, ...]
+    area_fit: AreaFit
 
     @property
     def is_match(self) -> bool:
@@ -376,18 +409,20 @@ def _ranked(
     query: list[tuple[str, float]],
     partitions: Sequence[Shelf],
     k: int,
+    *,
     accept: Callable[[str], bool],
+    prior: Callable[[str], float],
 ) -> tuple[list[Hit[str]], list[tuple[str, float]]]:
-    """The best ``k`` accepted hits after one round of pseudo-relevance feedback, and the
-    expansion terms. The second round only adds the expansion terms to the first round's
-    sums, which is the same as running the expanded query afresh."""
+    """The best ``k`` accepted hits, their scores scaled by ``prior``, after one round of
+    pseudo-relevance feedback, and the expansion terms. The second round only adds the
+    expansion terms to the first round's sums, which is the same as running the expanded query
+    afresh. The feedback reads the first round's best by text alone: scaled there too, the
+    expansion narrowed to one area's products and recall fell (bench/data/matching/README.md)."""
     scores = index.scores(query, partitions)
-    first_round = index.top(scores, max(k, FEEDBACK_DOCUMENTS), accept)
+    first_round = index.top(scores, FEEDBACK_DOCUMENTS, accept)
     expansion = _feedback(index, query, first_round)
-    if not expansion:
-        return first_round[:k], expansion
     index.add_terms(scores, expansion)
-    return index.top(scores, k, accept), expansion
+    return index.top(scores, k, accept, prior), expansion
 
 
 # The index partition ("shelf") of a product: its domain and delivery form, both hard filters,
@@ -408,7 +443,11 @@ def _new_index() -> Bm25Index[str, Shelf]:
 
 
 def _match(
-    demand: Demand, product: ListedProduct, hit: Hit[str], expansion: list[tuple[str, float]]
+    demand: Demand,
+    product: ListedProduct,
+    hit: Hit[str],
+    expansion: list[tuple[str, float]],
+    fit: AreaFit,
 ) -> Match:
     added = {term for term, _weight in expansion}
     price = fitting_price(demand, product)
@@ -421,8 +460,13 @@ def _match(
         matched_terms=tuple(term for term in hit.matched_terms if term not in added),
         feedback_terms=tuple(term for term in hit.matched_terms if term in added),
         filters_passed=ALL_FILTERS,
+        area_fit=fit,
         price=price,
     )
+
+
+def _text_areas(title: str, description: str) -> frozenset[Area]:
+    return areas_named(f"{title}\n{description}")
 
 
 class ProductMatcher:
@@ -434,6 +478,8 @@ class ProductMatcher:
     ) -> None:
         self._index = _new_index()
         self._products: dict[str, ListedProduct] = {}
+        # The areas each product's text names, read once when it is indexed.
+        self._areas: dict[str, frozenset[Area]] = {}
         self.demands = demands
         for product in products:
             self.upsert(product)
@@ -460,39 +506,58 @@ class ProductMatcher:
             tokens(product.description),
         )
         self._products[product.product_id] = product
+        self._areas[product.product_id] = _text_areas(product.title, product.description)
 
     def remove(self, product_id: str) -> bool:
         """Forget a product; False if it was not indexed."""
         self._products.pop(product_id, None)
+        self._areas.pop(product_id, None)
         return self._index.remove(product_id)
 
-    def top_products(self, demand: Demand, k: int = DEFAULT_K) -> list[Match]:
-        """The ``k`` best products for ``demand`` that pass every hard filter, best first."""
-        products = self._products
+    def _ranking(
+        self, demand: Demand
+    ) -> tuple[Callable[[str], bool], Callable[[str], AreaFit], Callable[[str], float]]:
+        """For one demand: whether a product passes the hard filters, how its area fits, and
+        the factor its score is ranked by."""
+        products, areas = self._products, self._areas
+        wanted = _text_areas(demand.title, demand.description)
 
         def accept(product_id: str) -> bool:
             return passes_filters(demand, products[product_id])
 
+        def fit(product_id: str) -> AreaFit:
+            return area_fit(areas[product_id], wanted)
+
+        def prior(product_id: str) -> float:
+            return fit(product_id).weight
+
+        return accept, fit, prior
+
+    def top_products(self, demand: Demand, k: int = DEFAULT_K) -> list[Match]:
+        """The ``k`` best products for ``demand`` that pass every hard filter, best first."""
+        accept, fit, prior = self._ranking(demand)
         query = _weighted_query(demand.title, demand.description, self.demands)
-        hits, expansion = _ranked(self._index, query, _shelves(demand), k, accept)
-        return [_match(demand, products[hit.key], hit, expansion) for hit in hits]
+        hits, expansion = _ranked(
+            self._index, query, _shelves(demand), k, accept=accept, prior=prior
+        )
+        return [
+            _match(demand, self._products[hit.key], hit, expansion, fit(hit.key)) for hit in hits
+        ]
 
     def explain(self, demand: Demand, product_id: str) -> Explanation | None:
-        """Every filter's verdict and the text relevance for one pair (``None``: unknown id).
+        """Every filter's verdict, the text relevance and the area fit for one pair (``None``:
+        unknown id).
 
-        The score is the one ``top_products`` gives the product (same expanded query), so a
-        product that failed a filter can be compared with those that matched."""
+        The score is the one ``top_products`` gives the product (same expanded query, same
+        area weight), so a product that failed a filter can be compared with those that
+        matched."""
         product = self._products.get(product_id)
         if product is None:
             return None
-        products = self._products
-
-        def accept(candidate_id: str) -> bool:
-            return passes_filters(demand, products[candidate_id])
-
+        accept, fit, prior = self._ranking(demand)
         query = _weighted_query(demand.title, demand.description, self.demands)
-        partitions = _shelves(demand)
-        first_round = self._index.search(query, partitions, FEEDBACK_DOCUMENTS, accept)
+        scores = self._index.scores(query, _shelves(demand))
+        first_round = self._index.top(scores, FEEDBACK_DOCUMENTS, accept)
         expansion = _feedback(self._index, query, first_round)
         hit = self._index.score(product_id, query + expansion)
         if hit is None:  # pragma: no cover - products and the index change together
@@ -505,8 +570,9 @@ class ProductMatcher:
             product_id=product_id,
             filters_passed=tuple(name for name in ALL_FILTERS if name not in failed_names),
             exclusions=failed,
-            score=hit.score,
+            score=hit.score * prior(product_id),
             matched_terms=tuple(term for term in hit.matched_terms if term in own_terms),
+            area_fit=fit(product_id),
         )
 
 
@@ -522,6 +588,8 @@ class DemandMatcher:
     ) -> None:
         self._index = _new_index()
         self._demands: dict[str, Demand] = {}
+        # The areas each demand's text names, read once when it is indexed.
+        self._areas: dict[str, frozenset[Area]] = {}
         self.products = products
         for demand in demands:
             self.upsert(demand)
@@ -547,9 +615,11 @@ class DemandMatcher:
             tokens(demand.description),
         )
         self._demands[demand.demand_id] = demand
+        self._areas[demand.demand_id] = _text_areas(demand.title, demand.description)
 
     def remove(self, demand_id: str) -> bool:
         self._demands.pop(demand_id, None)
+        self._areas.pop(demand_id, None)
         return self._index.remove(demand_id)
 
     def open_demands_for(
@@ -563,16 +633,22 @@ class DemandMatcher:
         that also beat it overall.
         """
         best: dict[str, tuple[float, str, Hit[str], ListedProduct, list[tuple[str, float]]]] = {}
-        demands = self._demands
+        demands, areas = self._demands, self._areas
         for product in sorted(products, key=lambda candidate: candidate.product_id):
             if not (product.active and product.operator_authorized):
                 continue
+            offered = _text_areas(product.title, product.description)
 
             def accept(demand_id: str, product: ListedProduct = product) -> bool:
                 return passes_filters(demands[demand_id], product)
 
+            def prior(demand_id: str, offered: frozenset[Area] = offered) -> float:
+                return area_fit(offered, areas[demand_id]).weight
+
             query = _weighted_query(product.title, product.description, self.products)
-            hits, expansion = _ranked(self._index, query, (_shelf(product),), k, accept)
+            hits, expansion = _ranked(
+                self._index, query, (_shelf(product),), k, accept=accept, prior=prior
+            )
             for hit in hits:
                 current = best.get(hit.key)
                 # Higher score wins; on a tie the smaller product id, for a stable answer.
@@ -580,6 +656,12 @@ class DemandMatcher:
                     best[hit.key] = (hit.score, product.product_id, hit, product, expansion)
         ranked = sorted(best.items(), key=lambda item: (-item[1][0], item[0]))[:k]
         return [
-            _match(demands[demand_id], product, hit, expansion)
+            _match(
+                demands[demand_id],
+                product,
+                hit,
+                expansion,
+                area_fit(_text_areas(product.title, product.description), areas[demand_id]),
+            )
             for demand_id, (_score, _product_id, hit, product, expansion) in ranked
         ]

@@ -159,6 +159,7 @@ def _match_payload(match: Match) -> dict[str, object]:
         "product_id": match.product_id,
         "score": round(match.score, 4),
         "matched_terms": list(match.matched_terms),
+        "area_fit": match.area_fit.value,
         "unit": match.price.unit.value,
         "price_minor": match.price.price_minor,
     }

@@ -35,17 +35,21 @@ async def test_post_match_find_ask_offer_accept_fulfil(client: Client, db: str) 
     assert [f["value"] for f in best["filters_passed"]] == [f.value for f in ALL_FILTERS]
     assert best["price"]["price_minor"] == 50
     assert best["price"]["unit"]["value"] == "per_call"
+    # The demand names no area, so the product's area (全省) is not judged against it.
+    assert best["area_fit"]["value"] == "unstated"
 
     why = ok(await client.get(f"/demands/{demand['id']}/matches/{product['id']}",
                               headers=cast.buyer.headers))
     assert why["is_match"] is True
     assert why["exclusions"] == []
+    assert why["area_fit"] == best["area_fit"]
 
     for_me = ok(await client.get("/demands/for-me", headers=cast.operator.headers))
     assert [(item["demand"]["id"], item["product_id"]) for item in for_me] == [
         (demand["id"], product["id"])
     ]
     assert for_me[0]["matched_terms"]
+    assert for_me[0]["area_fit"]["value"] == "unstated"
     # The other operator has no product that could serve it.
     assert ok(await client.get("/demands/for-me", headers=cast.other_operator.headers)) == []
 
@@ -90,6 +94,21 @@ async def test_post_match_find_ask_offer_accept_fulfil(client: Client, db: str) 
     assert {"demand.answer", "offer.accepted"} <= set(
         await notification_kinds(client, cast.operator))
 
+
+
+async def test_a_match_says_whether_the_product_covers_the_area_asked_for(
+    client: Client, db: str
+) -> None:
+    cast = await make_cast()
+    _authorization, product = await listed_product(client, cast)
+    demand = await post_demand(
+        client, cast.buyer,
+        description="物流企业安排韶关市车辆调度,需要逐小时降水、气温和风速数据接口。")
+    found = ok(await client.get(f"/demands/{demand['id']}/matches", headers=cast.buyer.headers))
+    (match,) = found["matches"]
+    assert match["product_id"] == product["id"]
+    # The product's description says it covers the whole province (全省).
+    assert match["area_fit"] == {"value": "covered", "label": "覆盖需求地区"}
 
 async def test_another_organisation_sees_nothing_of_a_demand(client: Client, db: str) -> None:
     cast = await make_cast()

@@ -13,6 +13,8 @@ from listings.product import Price
 from market.errors import InvalidInputError
 from market.trading.matching import (
     ALL_FILTERS,
+    ELSEWHERE_WEIGHT,
+    AreaFit,
     DemandMatcher,
     MatchFilter,
     ProductMatcher,
@@ -265,3 +267,67 @@ def test_sellers_boilerplate_weighs_less_when_a_product_looks_for_demands() -> N
         "d-secure", "d-rain"]
     weighted = DemandMatcher(demands, products=products)
     assert [m.demand_id for m in weighted.open_demands_for([looking])] == ["d-rain", "d-secure"]
+
+
+def _parking(product_id: str, area: str) -> Any:
+    return product(
+        product_id,
+        title=f"{area}停车泊位实时接口",
+        description=f"提供{area}公共停车场泊位占用与空余泊位数,覆盖{area}范围,每日更新。",
+    )
+
+
+PARKING_DEMAND = {
+    "title": "需要停车泊位数据",
+    "description": "做停车导航,希望获得韶关市停车场空余泊位数。",
+    "domains": frozenset({DataDomain.METEOROLOGY}),
+}
+
+
+def test_a_product_covering_only_another_area_ranks_below_those_covering_the_asked_one() -> None:
+    """Same data, three areas: the city asked for and the whole province cover the demand; a
+    product of another city ranks below them, scaled by ``ELSEWHERE_WEIGHT``, and still comes
+    when nothing better does."""
+    catalog = [_parking("p-foshan", "佛山市"), _parking("p-shaoguan", "韶关市"),
+               _parking("p-province", "全省")]  # fmt: skip
+    matcher = ProductMatcher(catalog)
+    asked = demand(**PARKING_DEMAND)
+    matches = matcher.top_products(asked)
+
+    assert [match.product_id for match in matches][-1] == "p-foshan"
+    assert {match.product_id: match.area_fit for match in matches} == {
+        "p-shaoguan": AreaFit.COVERED, "p-province": AreaFit.COVERED,
+        "p-foshan": AreaFit.ELSEWHERE}  # fmt: skip
+    # A demand naming no area ranks by text alone, where the Foshan product comes first.
+    silent = demand(**{**PARKING_DEMAND, "description": "做停车导航,希望获得停车场空余泊位数。"})
+    by_text = matcher.top_products(silent)
+    assert by_text[0].product_id == "p-foshan"
+    assert {match.area_fit for match in by_text} == {AreaFit.UNSTATED}
+    foshan_only = ProductMatcher([catalog[0]])
+    (alone,) = foshan_only.top_products(asked)
+    assert alone.area_fit is AreaFit.ELSEWHERE
+    assert alone.score == pytest.approx(
+        ELSEWHERE_WEIGHT * foshan_only.top_products(silent)[0].score
+    )
+
+
+def test_the_explanation_names_the_area_fit_and_gives_the_scaled_score() -> None:
+    matcher = ProductMatcher([_parking("p-foshan", "佛山市"), _parking("p-shaoguan", "韶关市")])
+    asked = demand(**PARKING_DEMAND)
+    ranked = {match.product_id: match for match in matcher.top_products(asked)}
+    for product_id, match in ranked.items():
+        explanation = matcher.explain(asked, product_id)
+        assert explanation is not None
+        assert explanation.area_fit is match.area_fit
+        assert explanation.score == match.score
+
+
+def test_an_operator_sees_first_the_demands_asking_for_the_area_its_product_covers() -> None:
+    wanting = {
+        area: demand(f"d-{area}", title="需要停车泊位数据",
+                     description=f"做停车导航,希望获得{area}停车场空余泊位数。")
+        for area in ("韶关市", "佛山市")
+    }  # fmt: skip
+    matches = DemandMatcher(wanting.values()).open_demands_for([_parking("p-foshan", "佛山市")])
+    assert [(match.demand_id, match.area_fit) for match in matches] == [
+        ("d-佛山市", AreaFit.COVERED), ("d-韶关市", AreaFit.ELSEWHERE)]  # fmt: skip
