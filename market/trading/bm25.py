@@ -33,7 +33,7 @@ import heapq
 import math
 from array import array
 from collections import Counter
-from collections.abc import Callable, Collection, Hashable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Generic, Protocol, Self, TypeVar
 
@@ -310,53 +310,45 @@ class Bm25Index(Generic[KeyT, PartitionT]):
         ``k``: one scoring below the ``k``th best scaled score cannot."""
         if k <= 0:
             return []
+        keys = self._keys
+        by_slot = scores.by_slot
         found: list[tuple[float, KeyT, int]] = []
         best_scores: list[float] = []  # the best k scaled scores so far, the kth best first
-        for score, key, slot in self._in_rank_order(scores, k):
-            if len(best_scores) == k and score < best_scores[0]:
+        # Ranking every candidate costs a tuple each: candidates are read in bands of score,
+        # first those scoring at least the (4k)th best score (ties included), then only those
+        # below it that could still enter the top k.
+        pool_size = 4 * k
+        upper = math.inf
+        lower = heapq.nlargest(pool_size, by_slot.values())[-1] if len(by_slot) > pool_size else 0.0
+        while True:
+            band = [
+                (-score, keys[slot], slot)
+                for slot, score in by_slot.items()
+                if lower <= score < upper
+            ]
+            heapq.heapify(band)
+            while band:
+                negative_score, key, slot = heapq.heappop(band)
+                score = -negative_score
+                if len(best_scores) == k and score < best_scores[0]:
+                    band.clear()
+                    break
+                if key is None or (accept is not None and not accept(key)):
+                    continue
+                scaled = score if prior is None else score * prior(key)
+                found.append((-scaled, key, slot))
+                if len(best_scores) < k:
+                    heapq.heappush(best_scores, scaled)
+                elif scaled > best_scores[0]:
+                    heapq.heapreplace(best_scores, scaled)
+            if lower <= 0.0 or (len(best_scores) == k and best_scores[0] >= lower):
                 break
-            if accept is not None and not accept(key):
-                continue
-            scaled = score if prior is None else score * prior(key)
-            found.append((-scaled, key, slot))
-            if len(best_scores) < k:
-                heapq.heappush(best_scores, scaled)
-            elif scaled > best_scores[0]:
-                heapq.heapreplace(best_scores, scaled)
+            upper, lower = lower, best_scores[0] if len(best_scores) == k else 0.0
         found.sort()
         return [
             Hit(key, -negative_score, self._matched_terms(scores, slot))
             for negative_score, key, slot in found[:k]
         ]
-
-    def _in_rank_order(
-        self, scores: Scores[KeyT, PartitionT], k: int
-    ) -> Iterator[tuple[float, KeyT, int]]:
-        """The scored documents as (score, key, slot), best first, ties to the smaller key."""
-        keys = self._keys
-        by_slot = scores.by_slot
-        # Ranking every candidate costs a tuple each; first rank only those scoring at least
-        # the (4k)th best score (ties included), and the rest only if the caller reads on.
-        pool_size = 4 * k
-        threshold = (
-            heapq.nlargest(pool_size, by_slot.values())[-1] if len(by_slot) > pool_size else None
-        )
-        pools = (
-            [by_slot.items()]
-            if threshold is None
-            else [
-                ((slot, score) for slot, score in by_slot.items() if score >= threshold),
-                ((slot, score) for slot, score in by_slot.items() if score < threshold),
-            ]
-        )
-        for pool in pools:
-            ranked = [
-                (-score, key, slot) for slot, score in pool if (key := keys[slot]) is not None
-            ]
-            heapq.heapify(ranked)
-            while ranked:
-                negative_score, key, slot = heapq.heappop(ranked)
-                yield -negative_score, key, slot
 
     def _matched_terms(self, scores: Scores[KeyT, PartitionT], slot: int) -> tuple[str, ...]:
         return tuple(

@@ -469,6 +469,26 @@ def _text_areas(title: str, description: str) -> frozenset[Area]:
     return areas_named(f"{title}\n{description}")
 
 
+class _AreasByText:
+    """The areas each indexed text names, read once when it is indexed. Texts naming the same
+    areas share one set: most name one city or the whole province, and a set of its own costs
+    a text about 200 bytes."""
+
+    def __init__(self) -> None:
+        self._by_key: dict[str, frozenset[Area]] = {}
+        self._distinct: dict[frozenset[Area], frozenset[Area]] = {}
+
+    def __getitem__(self, key: str) -> frozenset[Area]:
+        return self._by_key[key]
+
+    def read(self, key: str, title: str, description: str) -> None:
+        areas = _text_areas(title, description)
+        self._by_key[key] = self._distinct.setdefault(areas, areas)
+
+    def forget(self, key: str) -> None:
+        self._by_key.pop(key, None)
+
+
 class ProductMatcher:
     """The listed products, indexed by domain and delivery form, for demands to match; a
     demand's terms are weighted by their rarity among ``demands`` (``rarity``) when given."""
@@ -478,8 +498,7 @@ class ProductMatcher:
     ) -> None:
         self._index = _new_index()
         self._products: dict[str, ListedProduct] = {}
-        # The areas each product's text names, read once when it is indexed.
-        self._areas: dict[str, frozenset[Area]] = {}
+        self._areas = _AreasByText()
         self.demands = demands
         for product in products:
             self.upsert(product)
@@ -506,12 +525,12 @@ class ProductMatcher:
             tokens(product.description),
         )
         self._products[product.product_id] = product
-        self._areas[product.product_id] = _text_areas(product.title, product.description)
+        self._areas.read(product.product_id, product.title, product.description)
 
     def remove(self, product_id: str) -> bool:
         """Forget a product; False if it was not indexed."""
         self._products.pop(product_id, None)
-        self._areas.pop(product_id, None)
+        self._areas.forget(product_id)
         return self._index.remove(product_id)
 
     def _ranking(
@@ -588,8 +607,7 @@ class DemandMatcher:
     ) -> None:
         self._index = _new_index()
         self._demands: dict[str, Demand] = {}
-        # The areas each demand's text names, read once when it is indexed.
-        self._areas: dict[str, frozenset[Area]] = {}
+        self._areas = _AreasByText()
         self.products = products
         for demand in demands:
             self.upsert(demand)
@@ -615,11 +633,11 @@ class DemandMatcher:
             tokens(demand.description),
         )
         self._demands[demand.demand_id] = demand
-        self._areas[demand.demand_id] = _text_areas(demand.title, demand.description)
+        self._areas.read(demand.demand_id, demand.title, demand.description)
 
     def remove(self, demand_id: str) -> bool:
         self._demands.pop(demand_id, None)
-        self._areas.pop(demand_id, None)
+        self._areas.forget(demand_id)
         return self._index.remove(demand_id)
 
     def open_demands_for(
@@ -632,7 +650,7 @@ class DemandMatcher:
         a demand in the overall top ``k`` is, for its best product, beaten only by demands
         that also beat it overall.
         """
-        best: dict[str, tuple[float, str, Hit[str], ListedProduct, list[tuple[str, float]]]] = {}
+        best: dict[str, tuple[float, str, Match]] = {}
         demands, areas = self._demands, self._areas
         for product in sorted(products, key=lambda candidate: candidate.product_id):
             if not (product.active and product.operator_authorized):
@@ -653,15 +671,8 @@ class DemandMatcher:
                 current = best.get(hit.key)
                 # Higher score wins; on a tie the smaller product id, for a stable answer.
                 if current is None or (-hit.score, product.product_id) < (-current[0], current[1]):
-                    best[hit.key] = (hit.score, product.product_id, hit, product, expansion)
+                    fit = area_fit(offered, areas[hit.key])
+                    match = _match(demands[hit.key], product, hit, expansion, fit)
+                    best[hit.key] = (hit.score, product.product_id, match)
         ranked = sorted(best.items(), key=lambda item: (-item[1][0], item[0]))[:k]
-        return [
-            _match(
-                demands[demand_id],
-                product,
-                hit,
-                expansion,
-                area_fit(_text_areas(product.title, product.description), areas[demand_id]),
-            )
-            for demand_id, (_score, _product_id, hit, product, expansion) in ranked
-        ]
+        return [match for _demand_id, (_score, _product_id, match) in ranked]
