@@ -40,11 +40,12 @@ from typing import Generic, Protocol, Self, TypeVar
 DEFAULT_K1 = 1.2
 DEFAULT_B = 0.75
 DEFAULT_TITLE_BOOST = 3
-# A term in more than about 90 % of the documents has idf < 0.1 and adds at most 0.22 per
-# unit of query weight to any score (next to several points for a specific term), yet its
-# postings are the longest to read: queries skip it. Words such as 更新 (every listing states
-# its update cycle) are the usual case.
-MIN_QUERY_IDF = 0.1
+# A query term whose weight times idf is below 0.1 adds at most 0.22 to any score (next to
+# several points for a specific term), yet its postings are often the longest to read: queries
+# skip it. The usual cases are a term in more than about 90 % of the documents (更新: every
+# listing states its update cycle), and the words nearly every demand uses, which the matcher
+# weighs towards 0 by their rarity (目前, 希望, 相关: ``matching.rarity``).
+MIN_TERM_WEIGHT = 0.1
 
 
 class _Ordered(Protocol):
@@ -269,10 +270,9 @@ class Bm25Index(Generic[KeyT, PartitionT]):
             if term_id is None or term_id in scores.term_ids:
                 continue
             scores.term_ids.add(term_id)
-            idf = self._idf_of(term_id)
-            if idf < MIN_QUERY_IDF:
+            weight = query_weight * self._idf_of(term_id)
+            if weight < MIN_TERM_WEIGHT:
                 continue
-            weight = query_weight * idf
             by_partition = self._postings[term_id]
             seen: set[int] = set()
             for partition in partitions:
@@ -386,12 +386,12 @@ class Bm25Index(Generic[KeyT, PartitionT]):
                 continue
             seen.add(term_id)
             matched.append(term)
-            idf = self._idf_of(term_id)
-            if idf < MIN_QUERY_IDF:
+            weight = query_weight * self._idf_of(term_id)
+            if weight < MIN_TERM_WEIGHT:
                 continue
             postings = self._postings[term_id][partition]
             contribution = self._contributions(postings)[postings.slots.index(slot)]
-            total = total + query_weight * idf * contribution
+            total = total + weight * contribution
         return Hit(key, total, tuple(sorted(matched)))
 
     def feedback_terms(

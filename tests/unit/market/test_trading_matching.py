@@ -234,7 +234,8 @@ DEMANDS = [
 
 def test_words_every_demand_uses_weigh_less_than_the_subject() -> None:
     """A product that shares the buyers' self-introduction outranks the one on the subject by
-    BM25 alone; weighted by rarity among the demands, the subject wins."""
+    BM25 alone; weighted by rarity among the demands, words every demand uses weigh nothing
+    (``bm25.MIN_TERM_WEIGHT``), and a product sharing nothing else is no match."""
     asked = DEMANDS[0]
     introduced = product(
         "p-introduced", title="技术支撑单位名录", description=f"{BUYER}名录,按季度更新。"
@@ -245,10 +246,11 @@ def test_words_every_demand_uses_weigh_less_than_the_subject() -> None:
     weighted = ProductMatcher(catalog, demands=DemandMatcher(DEMANDS))
 
     assert [m.product_id for m in unweighted.top_products(asked)] == ["p-introduced", "p-rain"]
-    assert [m.product_id for m in weighted.top_products(asked)] == ["p-rain", "p-introduced"]
+    assert [m.product_id for m in weighted.top_products(asked)] == ["p-rain"]
     explained = weighted.explain(asked, "p-introduced")
     assert explained is not None
-    assert explained.score == weighted.top_products(asked)[1].score
+    assert explained.score == 0
+    assert not explained.is_match
 
 
 def test_sellers_boilerplate_weighs_less_when_a_product_looks_for_demands() -> None:
@@ -266,7 +268,7 @@ def test_sellers_boilerplate_weighs_less_when_a_product_looks_for_demands() -> N
     assert [m.demand_id for m in DemandMatcher(demands).open_demands_for([looking])] == [
         "d-secure", "d-rain"]
     weighted = DemandMatcher(demands, products=products)
-    assert [m.demand_id for m in weighted.open_demands_for([looking])] == ["d-rain", "d-secure"]
+    assert [m.demand_id for m in weighted.open_demands_for([looking])] == ["d-rain"]
 
 
 def _parking(product_id: str, area: str) -> Any:
