@@ -9,6 +9,7 @@ range (RFC 7493 §2.2, required by RFC 8785 §3.2.2.3), which other parsers woul
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -125,6 +126,13 @@ def _object_without_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, An
     return result
 
 
+def _check_sequence(sequence: object) -> None:
+    if isinstance(sequence, bool) or not isinstance(sequence, int):
+        raise EntryError("sequence must be an integer")
+    if not 0 <= sequence <= MAX_SAFE_INTEGER:
+        raise EntryError(f"sequence {sequence} is outside 0…2^53−1")
+
+
 @dataclass(frozen=True)
 class LedgerRecord:
     """One entry of the log: what happened (`kind`, `payload`), when, and who did it.
@@ -145,10 +153,7 @@ class LedgerRecord:
             if not isinstance(value, str) or not value:
                 raise EntryError(f"{name} must be a non-empty string")
             _require_unicode(value, name)
-        if isinstance(self.sequence, bool) or not isinstance(self.sequence, int):
-            raise EntryError("sequence must be an integer")
-        if not 0 <= self.sequence <= MAX_SAFE_INTEGER:
-            raise EntryError(f"sequence {self.sequence} is outside 0…2^53−1")
+        _check_sequence(self.sequence)
         if not isinstance(self.recorded_at, datetime):
             raise EntryError("recorded_at must be a datetime")
         offset = self.recorded_at.utcoffset()
@@ -160,6 +165,15 @@ class LedgerRecord:
             raise EntryError("payload must be a JSON object")
         object.__setattr__(self, "recorded_at", self.recorded_at.astimezone(UTC))
         object.__setattr__(self, "payload", _freeze_object(self.payload, "payload", 1))
+
+    def at_sequence(self, sequence: int) -> LedgerRecord:
+        """This record at position ``sequence``. Only the sequence is checked: the other fields
+        were validated and frozen when this record was made, so they are shared, not walked
+        again as ``dataclasses.replace`` would."""
+        _check_sequence(sequence)
+        sequenced = copy.copy(self)
+        object.__setattr__(sequenced, "sequence", sequence)
+        return sequenced
 
     def to_canonical_json(self) -> bytes:
         """The RFC 8785 encoding of the record; raises `EntryError` above `MAX_ENTRY_BYTES`."""
