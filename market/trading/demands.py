@@ -812,19 +812,27 @@ async def order_offer(
     and matches the demand; the ledger leaves come last. The payment starts after the commit,
     as ``orders.place`` does. The same key and body answer the same order."""
     key = orders.checked_idempotency_key(idempotency_key)
-    async with transaction(), connection() as conn:
-        offer, record = await _buyers_offer(caller, offer_id, demand_id)
-        request = _offer_order_request(offer, terms)
-        fingerprint = _offer_order_fingerprint(offer_id, request)
-        existing = await orders.order_for_key(conn, caller, key, fingerprint)
-        created = existing is None
-        if existing is None:
+    offer: OfferRecord | None = None
+    try:
+        async with transaction(), connection():
+            offer, record = await _buyers_offer(caller, offer_id, demand_id)
+            request = _offer_order_request(offer, terms)
             _orderable(offer, record)
-            order = await orders.insert_order(caller, request, key, fingerprint, config, now=now)
+            order = await orders.insert_order(
+                caller, request, key, _offer_order_fingerprint(offer_id, request), config,
+                now=now)
             stored = await _record_offer_order(caller, offer, record, order.id, now)
-        else:
-            order, stored = existing, offer
-    placed = await orders.after_placement(order, created=created, config=config, now=now)
+    except orders.PLACING_REFUSALS as refusal:
+        if offer is None:  # refused before the offer was read: not a question of the key
+            raise
+        # A replay (the offer is ordered by now) answers with the key's order and the offer as
+        # read, which the rolled-back transaction did not change.
+        replayed = await orders.order_placed_before(
+            caller, key, _offer_order_fingerprint(offer_id, _offer_order_request(offer, terms)),
+            refusal)
+        placed = await orders.after_placement(replayed, created=False, config=config, now=now)
+        return OrderedOffer(offer=offer, placed=placed)
+    placed = await orders.after_placement(order, created=True, config=config, now=now)
     return OrderedOffer(offer=stored, placed=placed)
 
 

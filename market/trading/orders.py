@@ -441,12 +441,6 @@ def _actor(principal: Principal) -> str:
     return f"{principal.role.value}:{principal.organisation_id}"
 
 
-async def _existing(conn: Any, buyer_org_id: uuid.UUID, key: str) -> Any:
-    return await conn.fetchrow(
-        "SELECT * FROM trading_orders WHERE buyer_org_id = $1 AND idempotency_key = $2",
-        buyer_org_id, key)
-
-
 def checked_idempotency_key(raw: str) -> str:
     key = raw.strip()
     if not key or len(key) > 255:
@@ -455,16 +449,24 @@ def checked_idempotency_key(raw: str) -> str:
     return key
 
 
-async def order_for_key(conn: Any, buyer: Principal, key: str, fingerprint: str) -> Order | None:
-    """Inside the placing transaction: take the key's lock, then return the order already placed
-    under this key (None when there is none). The same key with another request is a 409.
+class IdempotencyKeyUsedError(Exception):
+    """The order row met the buyer's key already taken (its unique index): the placing
+    transaction must roll back, and the order placed under the key answers instead."""
 
-    Every route that places orders goes through here, so requests with one key queue on one lock
-    and the second finds the first's order.
-    """
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-                       f"trading.order:{buyer.organisation_id}:{key}")
-    existing = await _existing(conn, buyer.organisation_id, key)
+
+# What a placing transaction under a key used before ends in: the key's unique index, or a
+# refusal of the request as it stands now (the term has begun since, the offer is ordered). Either
+# way the caller rolls back and asks ``order_placed_before``.
+PLACING_REFUSALS = (IdempotencyKeyUsedError, MarketError)
+
+
+async def order_for_key(buyer: Principal, key: str, fingerprint: str) -> Order | None:
+    """The order already placed under this key (None when there is none). The same key with
+    another request is a 409."""
+    async with connection() as conn:
+        existing = await conn.fetchrow(
+            "SELECT * FROM trading_orders WHERE buyer_org_id = $1 AND idempotency_key = $2",
+            buyer.organisation_id, key)
     if existing is None:
         return None
     if existing["request_fingerprint"] != fingerprint:
@@ -473,10 +475,28 @@ async def order_for_key(conn: Any, buyer: Principal, key: str, fingerprint: str)
     return _order(existing)
 
 
+async def order_placed_before(buyer: Principal, key: str, fingerprint: str,
+                              refusal: Exception) -> Order:
+    """After a placing transaction under ``key`` rolled back with ``refusal`` (one of
+    ``PLACING_REFUSALS``): the order the key already has, so that a replay answers as the first
+    request did even when the request would be refused now; a 409 for another request; or the
+    refusal itself when the key is new."""
+    order = await order_for_key(buyer, key, fingerprint)
+    if order is None:
+        raise refusal
+    return order
+
+
 async def insert_order(buyer: Principal, request: OrderRequest, key: str, fingerprint: str,
                        config: OrderConfig, *, now: datetime) -> Order:
-    """Inside the placing transaction, after `order_for_key` found none: price, check and
-    reserve, then write the order and its ledger leaf."""
+    """Inside the placing transaction: price, check and reserve, then write the order and its
+    ledger leaf. IdempotencyKeyUsedError if the buyer placed an order under ``key`` already.
+
+    The order row's unique (buyer, key) index is the one arbiter of a key, whichever route
+    places the order: a request racing another with the same key waits on the index until the
+    first commits, then finds the key taken. Checking for the key first would cost a lock and
+    a read on every order, for the rare replay.
+    """
     return await _insert(buyer, request, key, fingerprint, config, now=now)
 
 
@@ -494,15 +514,17 @@ async def after_placement(order: Order, *, created: bool, config: OrderConfig,
 
 async def place(buyer: Principal, request: OrderRequest, idempotency_key: str,
                 config: OrderConfig, *, now: datetime) -> PlacedOrder:
-    """Place the order in one transaction, then start its payment (after the commit)."""
+    """Place the order in one transaction, then start its payment (after the commit). A key
+    used before answers with its order (or a 409 for a different request)."""
     key = checked_idempotency_key(idempotency_key)
     fingerprint = request.fingerprint()
-    async with connection() as conn:
-        order = await order_for_key(conn, buyer, key, fingerprint)
-        created = order is None
-        if order is None:
+    try:
+        async with connection():
             order = await insert_order(buyer, request, key, fingerprint, config, now=now)
-    return await after_placement(order, created=created, config=config, now=now)
+    except PLACING_REFUSALS as refusal:
+        replayed = await order_placed_before(buyer, key, fingerprint, refusal)
+        return await after_placement(replayed, created=False, config=config, now=now)
+    return await after_placement(order, created=True, config=config, now=now)
 
 
 async def _insert(buyer: Principal, request: OrderRequest, key: str, fingerprint: str,
@@ -534,7 +556,8 @@ async def _insert(buyer: Principal, request: OrderRequest, key: str, fingerprint
             "expires_at, created_at, updated_at, payment_destination, payment_reference, "
             "registration_code, registered_at) "
             "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, "
-            "$17, $18, $19, $20, $21, $22, $23, $23, $24, $25, $26, $27) RETURNING *",
+            "$17, $18, $19, $20, $21, $22, $23, $23, $24, $25, $26, $27) "
+            "ON CONFLICT (buyer_org_id, idempotency_key) DO NOTHING RETURNING *",
             order_id, buyer.organisation_id, buyer.user_id, offer.operator_org_id,
             offer.product_id, offer.purpose.value, offer.unit.value, offer.quantity,
             offer.term_start, offer.term_end, shares.gross.currency,
@@ -545,6 +568,8 @@ async def _insert(buyer: Principal, request: OrderRequest, key: str, fingerprint
             None if provider is None else provider.name, key, fingerprint,
             now + config.unpaid_ttl, now, destination, payment_reference,
             offer.registration_code, offer.registered_at)
+    if row is None:
+        raise IdempotencyKeyUsedError(key)
     order = _order(row)
     # The contended locks come last, each held from here to the commit: the operator's revenue
     # counter (a refusal rolls the order row back), then the ledger head.

@@ -4,6 +4,7 @@ cancellation and expiry."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -21,6 +22,7 @@ from settlement.money import Money
 from settlement.payments import attempts
 from settlement.payments.bank_transfer import BankTransferProvider
 from settlement.payments.provider import PaymentStatus
+from settlement.tables import BankInvoiceRow, PaymentAttemptRow
 from tests.integration.market.orders_setup import (
     Market,
     build_market,
@@ -34,6 +36,12 @@ from tests.integration.market.orders_setup import (
 
 async def _counts() -> tuple[int, int]:
     return await OrderRow.count().run(), await LedgerLeaf.count().run()
+
+
+async def _written() -> tuple[int, int, int, int]:
+    """Orders, ledger leaves, payment attempts and bank invoices."""
+    return (*await _counts(), await PaymentAttemptRow.count().run(),
+            await BankInvoiceRow.count().run())
 
 
 async def test_place_is_idempotent_and_reserves_revenue(db: str) -> None:
@@ -65,6 +73,51 @@ async def test_place_is_idempotent_and_reserves_revenue(db: str) -> None:
     assert other.order.id != order.id
     history = await orders.history(order.id)
     assert [(step[0], step[1]) for step in history] == [(None, "awaiting_payment")]
+
+
+async def test_a_replay_answers_with_its_order_even_when_refused_now(db: str) -> None:
+    market = await build_market()
+    cfg, buyer = config(), principal(market.buyer)
+    placed = await orders.place(buyer, market.request(), "key-1", cfg, now=now())
+    before = await _written()
+    assert (await orders.place(buyer, market.request(), "key-1", cfg, now=now())).order == \
+        placed.order
+    # A day later the term would start in the past: the request is refused as it stands, but
+    # its key still answers with the order it placed, and another request under it with a 409.
+    tomorrow = now() + timedelta(days=1)
+    replay = await orders.place(buyer, market.request(), "key-1", cfg, now=tomorrow)
+    assert (replay.order, replay.created) == (placed.order, False)
+    with pytest.raises(ConflictError) as conflict:
+        await orders.place(buyer, market.request(quantity=11), "key-1", cfg, now=tomorrow)
+    assert conflict.value.field == "Idempotency-Key"
+    with pytest.raises(InvalidInputError) as refused:  # a new key meets the refusal itself
+        await orders.place(buyer, market.request(), "key-2", cfg, now=tomorrow)
+    assert refused.value.field == "term.start"
+    assert await _written() == before
+
+
+async def test_concurrent_requests_under_one_key_place_one_order(db: str) -> None:
+    market = await build_market()
+    cfg, buyer = config(), principal(market.buyer)
+    before = await _written()
+    same = await asyncio.gather(*(orders.place(buyer, market.request(), "key-1", cfg, now=now())
+                                  for _ in range(3)))
+    assert len({placed.order.id for placed in same}) == 1
+    assert sorted(placed.created for placed in same) == [False, False, True]
+    different = await asyncio.gather(
+        orders.place(buyer, market.request(), "key-2", cfg, now=now()),
+        orders.place(buyer, market.request(quantity=11), "key-2", cfg, now=now()),
+        return_exceptions=True)
+    [placed] = [outcome for outcome in different if isinstance(outcome, orders.PlacedOrder)]
+    [conflict] = [outcome for outcome in different if isinstance(outcome, ConflictError)]
+    assert conflict.field == "Idempotency-Key"
+    # Only the two orders placed hold revenue, a payment and a leaf: the losers rolled back.
+    created = [same[0].order, placed.order]
+    status = await caps_service.ceiling_status(str(market.operator.organisation.id),
+                                               market.period)
+    assert status.committed == Money(sum(order.operator_revenue_minor for order in created),
+                                     "CNY")
+    assert await _written() == tuple(count + 2 for count in before)
 
 
 @pytest.mark.parametrize(("overrides", "field", "error"), [
