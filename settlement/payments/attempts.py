@@ -5,7 +5,10 @@ A crash after the commit but before, during or after the provider call is retrie
 the payment it already created instead of charging twice, and a payment id already stored is
 looked up instead of created. Calls to outside providers never run inside a database
 transaction, so no row lock is held while waiting on the network; a provider that only writes our
-own database (bank transfer invoices) may run inside the order's transaction instead.
+own database (bank transfer invoices) may run inside the order's transaction instead. Such a
+provider's payment and its attempt are written in one transaction, so nothing can happen between
+them that a retry must find: the payment is created first and the attempt is written once,
+already naming it.
 """
 
 from __future__ import annotations
@@ -54,21 +57,36 @@ def _attempt(row: Any) -> PaymentAttempt:
     )
 
 
+# A new attempt, or nothing when its key's attempt was stored before (a retry). $10 and $11:
+# the provider's payment id and status when the payment is created already (NULL, 'created'
+# when the provider is yet to be called).
+_INSERT_ATTEMPT = (
+    "INSERT INTO payment_attempts (id, order_id, provider, idempotency_key, "
+    "request_fingerprint, amount_minor, currency, connected_account, application_fee_minor, "
+    "provider_payment_id, status) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) "
+    "ON CONFLICT (idempotency_key) DO NOTHING RETURNING *"
+)
+
+
+async def _insert_attempt(connection: Any, provider_name: str, request: PaymentRequest,
+                          fingerprint: str, payment: ProviderPayment | None) -> Any:
+    return await connection.fetchrow(
+        _INSERT_ATTEMPT, uuid.uuid4(), request.order_id, provider_name,
+        request.idempotency_key, fingerprint, request.amount.amount_minor,
+        request.amount.currency, request.connected_account,
+        None if request.application_fee is None else request.application_fee.amount_minor,
+        None if payment is None else payment.provider_payment_id,
+        (PaymentStatus.CREATED if payment is None else payment.status).value,
+    )
+
+
 async def record_attempt(provider_name: str, request: PaymentRequest) -> PaymentAttempt:
     """Store the attempt (or find it again under its key). Call it inside the order's
     transaction, so the order and its attempt commit together; IdempotencyConflictError if the
     key was used for a different request."""
     fingerprint = request.fingerprint()
     async with transaction_connection() as connection:
-        row = await connection.fetchrow(
-            "INSERT INTO payment_attempts (id, order_id, provider, idempotency_key, "
-            "request_fingerprint, amount_minor, currency, connected_account, "
-            "application_fee_minor, status) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
-            "'created') ON CONFLICT (idempotency_key) DO NOTHING RETURNING *",
-            uuid.uuid4(), request.order_id, provider_name, request.idempotency_key, fingerprint,
-            request.amount.amount_minor, request.amount.currency, request.connected_account,
-            None if request.application_fee is None else request.application_fee.amount_minor,
-        )
+        row = await _insert_attempt(connection, provider_name, request, fingerprint, None)
         if row is None:  # the key's attempt was stored before: a retry
             row = await connection.fetchrow(
                 "SELECT * FROM payment_attempts WHERE idempotency_key = $1",
@@ -87,7 +105,9 @@ async def start_payment(provider: PaymentProvider, request: PaymentRequest) -> P
     A provider that only writes our own database may be started inside the order's
     transaction (the order and its payment then commit together); any other is called only
     after that commit, so no lock is held while waiting on its network."""
-    if in_transaction() and not provider.in_database:
+    if provider.in_database:
+        return await _start_in_database(provider, request)
+    if in_transaction():
         raise RuntimeError("call the payment provider after the order's transaction commits")
     attempt = await record_attempt(provider.name, request)
     if attempt.provider_payment_id is not None:
@@ -99,6 +119,25 @@ async def start_payment(provider: PaymentProvider, request: PaymentRequest) -> P
             return payment
     await advance_status(provider.name, payment.provider_payment_id, payment.status)
     return payment
+
+
+async def _start_in_database(provider: PaymentProvider,
+                             request: PaymentRequest) -> ProviderPayment:
+    """A provider that only writes our own database: its payment, then the attempt naming it,
+    in one transaction (the caller's, or one of its own), so a new payment costs one write of
+    its attempt instead of a write and an update; anything refused rolls both back."""
+    async with transaction_connection() as connection:
+        # Same key as any earlier call: the provider answers with that payment.
+        payment = await provider.create_payment(request)
+        if await _insert_attempt(connection, provider.name, request, request.fingerprint(),
+                                 payment) is not None:
+            return payment
+        # A retry: the attempt is there already (checked against this request).
+        attempt = await record_attempt(provider.name, request)
+        if attempt.provider_payment_id is None and await _store_payment(attempt, payment):
+            return payment
+        await advance_status(provider.name, payment.provider_payment_id, payment.status)
+        return payment
 
 
 async def _store_payment(attempt: PaymentAttempt, payment: ProviderPayment) -> bool:

@@ -16,6 +16,7 @@ from settlement.money import Money
 from settlement.payments import attempts
 from settlement.payments.bank_transfer import BankTransferProvider, is_valid_reference
 from settlement.payments.provider import PaymentRequest, PaymentStatus
+from settlement.tables import BankInvoiceRow
 
 BANK = Account.clearing("bank_transfer")
 BUYER = Account.buyer("buyer-1")
@@ -51,6 +52,24 @@ async def test_invoice_is_idempotent_and_references_are_unique(db: str,
                                                              PaymentStatus.CREATED)
     with pytest.raises(IdempotencyConflictError):
         await bank.create_payment(request(amount_minor=9_999))
+
+
+async def test_an_invoice_and_its_attempt_are_written_together(
+        db: str, bank: BankTransferProvider) -> None:
+    invoice = await attempts.start_payment(bank, request())
+    [attempt] = await attempts.attempts_for_order("order-1")
+    # Written once, already naming the invoice: no attempt is ever left without its payment.
+    assert (attempt.provider_payment_id, attempt.status) == (invoice.provider_payment_id,
+                                                             PaymentStatus.CREATED)
+    # An attempt stored before its payment (an older, interrupted start) is completed by a
+    # retry; another request under its key is refused, and its invoice rolled back with it.
+    await attempts.record_attempt(bank.name, request("order-2"))
+    with pytest.raises(IdempotencyConflictError):
+        await attempts.start_payment(bank, request("order-2", amount_minor=9_999))
+    assert await BankInvoiceRow.count().where(BankInvoiceRow.order_id == "order-2").run() == 0
+    retried = await attempts.start_payment(bank, request("order-2"))
+    [completed] = await attempts.attempts_for_order("order-2")
+    assert completed.provider_payment_id == retried.provider_payment_id
 
 
 async def test_partial_then_over_payment(db: str, bank: BankTransferProvider) -> None:
