@@ -813,23 +813,21 @@ async def order_offer(
     as ``orders.place`` does. The same key and body answer the same order."""
     key = orders.checked_idempotency_key(idempotency_key)
     offer: OfferRecord | None = None
+    fingerprint: str | None = None
     try:
         async with transaction(), connection():
             offer, record = await _buyers_offer(caller, offer_id, demand_id)
             request = _offer_order_request(offer, terms)
+            fingerprint = _offer_order_fingerprint(offer_id, request)
             _orderable(offer, record)
-            order = await orders.insert_order(
-                caller, request, key, _offer_order_fingerprint(offer_id, request), config,
-                now=now)
+            order = await orders.insert_order(caller, request, key, fingerprint, config, now=now)
             stored = await _record_offer_order(caller, offer, record, order.id, now)
     except orders.PLACING_REFUSALS as refusal:
-        if offer is None:  # refused before the offer was read: not a question of the key
-            raise
+        if offer is None or fingerprint is None:
+            raise  # refused before the request was known: not a question of the key
         # A replay (the offer is ordered by now) answers with the key's order and the offer as
         # read, which the rolled-back transaction did not change.
-        replayed = await orders.order_placed_before(
-            caller, key, _offer_order_fingerprint(offer_id, _offer_order_request(offer, terms)),
-            refusal)
+        replayed = await orders.order_placed_before(caller, key, fingerprint, refusal)
         placed = await orders.after_placement(replayed, created=False, config=config, now=now)
         return OrderedOffer(offer=offer, placed=placed)
     placed = await orders.after_placement(order, created=True, config=config, now=now)
