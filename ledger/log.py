@@ -19,19 +19,10 @@ from ledger.tables import LedgerLeaf
 _SEQUENCE_TAIL = b',"sequence":0}'
 _LONGEST_INDEX_DIGITS = len(str(MAX_SAFE_INTEGER))
 
-# One statement takes the next index (the head's row lock, held until the caller commits) and
-# writes the leaf with its RFC 6962 hash, so the lock is held for one round trip fewer.
-_APPEND = (
-    "WITH head AS ("
-    " INSERT INTO ledger_head (id, next_index) VALUES (1, 1)"
-    " ON CONFLICT (id) DO UPDATE SET next_index = ledger_head.next_index + 1"
-    " RETURNING next_index - 1 AS leaf_index),"
-    " sequenced AS (SELECT leaf_index, $1::bytea || convert_to(leaf_index::text, 'UTF8')"
-    " || $2::bytea AS entry FROM head)"
-    " INSERT INTO ledger_leaves (leaf_index, kind, subject, entry, leaf_hash, recorded_at)"
-    " SELECT leaf_index, $3, $4, entry, sha256($5::bytea || entry), $6 FROM sequenced"
-    " RETURNING leaf_index, leaf_hash"
-)
+# ledger_append (ledger/piccolo_migrations/ledger_2026_11_25t11_00_00_000000.py) takes the next
+# index under the head's row lock, held until the caller commits, and writes the leaf with its
+# RFC 6962 hash, in one round trip.
+_APPEND = "SELECT leaf_index, leaf_hash FROM ledger_append($1::ledger_entry)"
 
 
 class NotInTransactionError(RuntimeError):
@@ -45,6 +36,39 @@ class AppendedLeaf:
     record: LedgerRecord
 
 
+@dataclass(frozen=True)
+class PreparedEntry:
+    """A record ready to append, as the ``ledger_entry`` value that ``ledger_append`` takes.
+
+    A use case whose own database function ends in ``ledger_append`` passes ``argument`` on,
+    so that the leaf costs no round trip of its own; ``appended`` then names the leaf."""
+
+    record: LedgerRecord  # at sequence 0: the index is taken under the head's lock
+    argument: tuple[str, str, bytes, bytes, bytes, datetime]
+
+    def appended(self, leaf_index: int, leaf_hash: bytes) -> AppendedLeaf:
+        return AppendedLeaf(leaf_index=leaf_index, leaf_hash=leaf_hash,
+                            record=self.record.at_sequence(leaf_index))
+
+
+def prepare_entry(kind: str, *, actor: str, subject: str, payload: Mapping[str, JSONValue],
+                  recorded_at: datetime | None = None) -> PreparedEntry:
+    """Validate and encode a record for ``ledger_append``; EntryError if it cannot be logged."""
+    unsequenced = LedgerRecord(kind=kind, sequence=0,
+                               recorded_at=recorded_at or datetime.now(UTC), actor=actor,
+                               payload=payload)
+    encoded = unsequenced.to_canonical_json()
+    if not encoded.endswith(_SEQUENCE_TAIL):
+        raise EntryError("the canonical entry does not end with its sequence")
+    head = encoded[:-len(b"0}")]
+    # Checked against the longest index the log can reach, before the index is known.
+    if len(head) + _LONGEST_INDEX_DIGITS + 1 > MAX_ENTRY_BYTES:
+        raise EntryError(f"entry is about {len(encoded)} bytes, above the "
+                         f"{MAX_ENTRY_BYTES}-byte limit")
+    return PreparedEntry(record=unsequenced, argument=(
+        kind, subject, head, b"}", LEAF_HASH_PREFIX, unsequenced.recorded_at))
+
+
 async def append_record(kind: str, *, actor: str, subject: str,
                         payload: Mapping[str, JSONValue],
                         recorded_at: datetime | None = None) -> AppendedLeaf:
@@ -52,25 +76,16 @@ async def append_record(kind: str, *, actor: str, subject: str,
 
     Take this step last in a use case: from here to the commit, other appenders wait.
     """
+    return await append_prepared(prepare_entry(kind, actor=actor, subject=subject,
+                                               payload=payload, recorded_at=recorded_at))
+
+
+async def append_prepared(prepared: PreparedEntry) -> AppendedLeaf:
+    """``append_record`` for a record prepared already."""
     transaction = LedgerLeaf._meta.db.current_transaction.get()
     if transaction is None:
         raise NotInTransactionError("append_record must run inside the caller's transaction")
-    unsequenced = LedgerRecord(kind=kind, sequence=0,
-                               recorded_at=recorded_at or datetime.now(UTC), actor=actor,
-                               payload=payload)
-    encoded = unsequenced.to_canonical_json()
-    if not encoded.endswith(_SEQUENCE_TAIL):
-        raise EntryError("the canonical entry does not end with its sequence")
-    prefix = encoded[:-len(b"0}")]
-    # Checked against the longest index the log can reach, before the index is known.
-    if len(prefix) + _LONGEST_INDEX_DIGITS + 1 > MAX_ENTRY_BYTES:
-        raise EntryError(f"entry is about {len(encoded)} bytes, above the "
-                         f"{MAX_ENTRY_BYTES}-byte limit")
-    # An upsert, so that an empty log needs no seeded row; either branch takes the row lock.
     # Straight on the transaction's connection: the statement is fixed, so there is no query
     # for Piccolo to compile on every leaf, nor a row to turn into a dict.
-    row = await transaction.connection.fetchrow(
-        _APPEND, prefix, b"}", kind, subject, LEAF_HASH_PREFIX, unsequenced.recorded_at)
-    leaf_index = int(row["leaf_index"])
-    return AppendedLeaf(leaf_index=leaf_index, leaf_hash=bytes(row["leaf_hash"]),
-                        record=unsequenced.at_sequence(leaf_index))
+    row = await transaction.connection.fetchrow(_APPEND, prepared.argument)
+    return prepared.appended(int(row["leaf_index"]), bytes(row["leaf_hash"]))
