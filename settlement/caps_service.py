@@ -35,7 +35,7 @@ from settlement.errors import (
     RevenueReleaseError,
 )
 from settlement.money import Money
-from settlement.tables import transaction_connection
+from settlement.tables import statement_connection, transaction_connection
 
 FEE_CAP_APPROVED = "settlement.fee_cap_approved"
 REVENUE_CEILING_APPROVED = "settlement.revenue_ceiling_approved"
@@ -91,7 +91,7 @@ async def approve_fee_cap(cap: FeeCap, *, approved_by: str,
 async def cap_in_force(product_id: str, purpose: Purpose, unit: ChargingUnit,
                        on: date) -> FeeCap | None:
     """The upper-limit fee for (product, purpose, unit) in force on ``on``, or None."""
-    async with transaction_connection() as connection:
+    async with statement_connection() as connection:
         stored = await caps_store.fee_caps_on(connection, product_id, purpose, unit, on)
     return _cap_in_force([s.cap for s in stored], product_id, purpose, unit, on)
 
@@ -194,7 +194,7 @@ async def position_on(operator_id: str, today: date) -> CeilingStatus | None:
     """The operator's position in its ceiling period containing ``today``: the month if a
     ceiling is approved for it, else the year (the pricing authority approves either); None
     when neither is."""
-    async with transaction_connection() as connection:
+    async with statement_connection() as connection:
         ceilings, committed = await caps_store.ceilings_with_committed(connection, operator_id)
     for granularity in (PeriodGranularity.MONTH, PeriodGranularity.YEAR):
         period = RevenuePeriod.containing(today, granularity)
@@ -211,25 +211,37 @@ async def reserve_revenue(operator_id: str, period: RevenuePeriod, amount: Money
         return await reserve_within(_status(operator_id, period, ceilings, committed), amount)
 
 
+def reservation_within(position: CeilingStatus,
+                       amount: Money) -> caps_store.RevenueReservation | None:
+    """The reservation of ``amount`` under the effective ceiling of ``position``, as
+    ``caps_store.reserve`` (and a use case's own database function, such as the order
+    placement's) takes it; None when the amount alone exceeds the ceiling, so it cannot fit."""
+    if amount.is_negative:
+        raise InvalidMoneyError("revenue to reserve must not be negative", field="amount_minor")
+    amount.require_same_currency(position.approved, field="currency")
+    if amount > position.effective:
+        return None
+    return caps_store.revenue_reservation(position.operator_id, position.period, amount,
+                                          position.effective)
+
+
 async def reserve_within(position: CeilingStatus, amount: Money) -> bool:
     """Commit ``amount`` of revenue to the period of ``position`` if it fits under its effective
     ceiling; False (and nothing written) if it does not.
 
     Call it inside the order's transaction: the counter row is locked by the statement that
-    checks and adds (``caps_store.add_to_counter_within``) and stays locked until that
-    transaction ends, so concurrent orders queue on it and the committed total can never pass
-    the ceiling; a rolled-back order takes its reservation with it. ``position`` may be read
-    earlier in the transaction, without the lock: the effective ceiling depends only on
-    approvals and on earlier periods, which no reservation in this period changes, so the lock
-    is held from the addition to the commit and no longer.
+    checks and adds (``caps_store.reserve``) and stays locked until that transaction ends, so
+    concurrent orders queue on it and the committed total can never pass the ceiling; a
+    rolled-back order takes its reservation with it. ``position`` may be read earlier, without
+    the lock: the effective ceiling depends only on approvals and on earlier periods, which no
+    reservation in this period changes, so the lock is held from the addition to the commit and
+    no longer.
     """
-    if amount.is_negative:
-        raise InvalidMoneyError("revenue to reserve must not be negative", field="amount_minor")
-    amount.require_same_currency(position.approved, field="currency")
+    reservation = reservation_within(position, amount)
+    if reservation is None:
+        return False
     async with transaction_connection() as connection:
-        return await caps_store.add_to_counter_within(connection, position.operator_id,
-                                                      position.period, amount,
-                                                      position.effective)
+        return await caps_store.reserve(connection, reservation)
 
 
 async def release_revenue(operator_id: str, period: RevenuePeriod, amount: Money) -> Money:

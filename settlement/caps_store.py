@@ -176,28 +176,26 @@ async def ceilings_with_committed(connection: Any, operator_id: str) -> tuple[
     return {row["period"]: _ceiling(row) for row in rows}, committed
 
 
-async def add_to_counter_within(connection: Any, operator_id: str, period: RevenuePeriod,
-                                amount: Money, limit: Money) -> bool:
-    """Add ``amount`` to the period's committed revenue if the total stays within ``limit``
-    (creating the counter on first use); False, and nothing written, if it would not.
+# The value settlement_reserve_revenue takes (settlement/piccolo_migrations, 2026-11-25T11:10).
+RevenueReservation = tuple[str, str, str, int, int]
+
+
+def revenue_reservation(operator_id: str, period: RevenuePeriod, amount: Money,
+                        limit: Money) -> RevenueReservation:
+    """``amount`` to add to the period's committed revenue, to stay within ``limit``."""
+    return operator_id, period.label, amount.currency, amount.amount_minor, limit.amount_minor
+
+
+async def reserve(connection: Any, reservation: RevenueReservation) -> bool:
+    """Add the reservation's amount to the period's committed revenue if the total stays within
+    its limit (creating the counter on first use); False, and nothing written, if it would not.
 
     One statement: the check reads the committed total under the counter's row lock, which this
     statement takes and the caller's transaction holds until it ends, so concurrent additions
     queue on the row and each checks the total the previous one committed.
     """
-    if amount > limit:
-        return False
-    row = await connection.fetchrow(
-        "INSERT INTO revenue_counters (operator_id, period, currency, committed_revenue_minor) "
-        "VALUES ($1, $2, $3, $4) ON CONFLICT (operator_id, period) DO UPDATE "
-        "SET committed_revenue_minor = revenue_counters.committed_revenue_minor "
-        "+ EXCLUDED.committed_revenue_minor, updated_at = now() "
-        "WHERE revenue_counters.currency = EXCLUDED.currency "
-        "AND revenue_counters.committed_revenue_minor + EXCLUDED.committed_revenue_minor <= $5 "
-        "RETURNING committed_revenue_minor",
-        operator_id, period.label, amount.currency, amount.amount_minor, limit.amount_minor,
-    )
-    return row is not None
+    return bool(await connection.fetchval(
+        "SELECT settlement_reserve_revenue($1::settlement_revenue_reservation)", reservation))
 
 
 async def lock_counter(connection: Any, operator_id: str, period: RevenuePeriod,

@@ -8,7 +8,8 @@ transaction, so no row lock is held while waiting on the network; a provider tha
 own database (bank transfer invoices) may run inside the order's transaction instead. Such a
 provider's payment and its attempt are written in one transaction, so nothing can happen between
 them that a retry must find: the payment is created first and the attempt is written once,
-already naming it.
+already naming it. A new order's payment is made here but written by the order's own statement
+(``payment_start``), through the same database functions.
 """
 
 from __future__ import annotations
@@ -57,27 +58,48 @@ def _attempt(row: Any) -> PaymentAttempt:
     )
 
 
-# A new attempt, or nothing when its key's attempt was stored before (a retry). $10 and $11:
-# the provider's payment id and status when the payment is created already (NULL, 'created'
-# when the provider is yet to be called).
+# A new attempt, or no row when its key's attempt was stored before (a retry).
 _INSERT_ATTEMPT = (
-    "INSERT INTO payment_attempts (id, order_id, provider, idempotency_key, "
-    "request_fingerprint, amount_minor, currency, connected_account, application_fee_minor, "
-    "provider_payment_id, status) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) "
-    "ON CONFLICT (idempotency_key) DO NOTHING RETURNING *"
-)
+    "SELECT * FROM settlement_insert_payment_attempt($1::settlement_payment_attempt)")
+
+
+def _attempt_row(provider_name: str, request: PaymentRequest, fingerprint: str,
+                 payment: ProviderPayment | None) -> tuple[object, ...]:
+    """The attempt as ``settlement_payment_attempt``. With ``payment`` it names the provider's
+    payment and status already; without, the provider is yet to be called."""
+    return (
+        uuid.uuid4(), request.order_id, provider_name, request.idempotency_key, fingerprint,
+        request.amount.amount_minor, request.amount.currency, request.connected_account,
+        None if request.application_fee is None else request.application_fee.amount_minor,
+        None if payment is None else payment.provider_payment_id,
+        (PaymentStatus.CREATED if payment is None else payment.status).value,
+    )
 
 
 async def _insert_attempt(connection: Any, provider_name: str, request: PaymentRequest,
                           fingerprint: str, payment: ProviderPayment | None) -> Any:
     return await connection.fetchrow(
-        _INSERT_ATTEMPT, uuid.uuid4(), request.order_id, provider_name,
-        request.idempotency_key, fingerprint, request.amount.amount_minor,
-        request.amount.currency, request.connected_account,
-        None if request.application_fee is None else request.application_fee.amount_minor,
-        None if payment is None else payment.provider_payment_id,
-        (PaymentStatus.CREATED if payment is None else payment.status).value,
-    )
+        _INSERT_ATTEMPT, _attempt_row(provider_name, request, fingerprint, payment))
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentStart:
+    """A new order's payment at a provider ``in_database``, made but not written: the two
+    values ``settlement_start_payment`` takes (the attempt, and the provider's row such as a
+    bank invoice), so that the order's own statement writes them and the payment costs it no
+    round trip. A retry of the order finds them through ``start_payment``."""
+
+    payment: ProviderPayment
+    attempt: tuple[object, ...]
+    provider_row: tuple[object, ...]
+
+
+async def payment_start(provider: PaymentProvider, request: PaymentRequest) -> PaymentStart:
+    prepared = await provider.prepare_payment(request)
+    return PaymentStart(
+        payment=prepared.payment,
+        attempt=_attempt_row(provider.name, request, request.fingerprint(), prepared.payment),
+        provider_row=prepared.row)
 
 
 async def record_attempt(provider_name: str, request: PaymentRequest) -> PaymentAttempt:

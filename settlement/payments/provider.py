@@ -113,6 +113,16 @@ class ProviderPayment:
 
 
 @dataclass(frozen=True, slots=True)
+class PreparedPayment:
+    """The payment of a provider ``in_database``, made but not written: the row that records it
+    (a bank transfer invoice, as the ``settlement_bank_invoice`` value), for the order's own
+    statement to write (``settlement.payments.attempts.PaymentStart``)."""
+
+    payment: ProviderPayment
+    row: tuple[object, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class ProviderRefund:
     provider: str
     provider_refund_id: str
@@ -137,6 +147,11 @@ class PaymentProvider(Protocol):
 
     async def create_payment(self, request: PaymentRequest) -> ProviderPayment:
         """Start (or, for a repeated idempotency key, find again) the payment for one order."""
+        ...
+
+    async def prepare_payment(self, request: PaymentRequest) -> PreparedPayment:
+        """Only for a provider ``in_database``: the new payment of a new order, for the order's
+        own statement to write with it (a retry goes through ``create_payment``)."""
         ...
 
     async def refund(self, provider_payment_id: str, amount: Money, *, idempotency_key: str,

@@ -20,6 +20,7 @@ from settlement.money import Money
 from settlement.payments.provider import (
     PaymentRequest,
     PaymentStatus,
+    PreparedPayment,
     ProviderPayment,
     ProviderRefund,
 )
@@ -114,6 +115,10 @@ class StripeProvider:
     @property
     def in_database(self) -> bool:
         return False
+
+    async def prepare_payment(self, request: PaymentRequest) -> PreparedPayment:  # noqa: ARG002
+        raise RuntimeError("a Stripe payment is created through Stripe's API, after the order "
+                           "commits (create_payment)")
 
     @property
     def client(self) -> stripe.StripeClient:

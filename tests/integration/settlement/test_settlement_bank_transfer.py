@@ -54,6 +54,32 @@ async def test_invoice_is_idempotent_and_references_are_unique(db: str,
         await bank.create_payment(request(amount_minor=9_999))
 
 
+async def test_reference_numbers_are_drawn_a_block_at_a_time(db: str,
+                                                            bank: BankTransferProvider) -> None:
+    """Each server process draws its own block of numbers: one round trip serves a block, and
+    no number is ever issued twice, across processes too."""
+    async def last_number() -> int:
+        connection = await asyncpg.connect(db)
+        try:
+            return int(await connection.fetchval(
+                "SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END "
+                "FROM bank_invoice_number"))
+        finally:
+            await connection.close()
+
+    other_process = BankTransferProvider(ZoneInfo("Asia/Shanghai"))
+    block = BankTransferProvider.NUMBERS_DRAWN_AT_ONCE
+    start = await last_number()
+    issued = [await bank.create_payment(request(f"order-{n}")) for n in range(block + 1)]
+    issued.append(await other_process.create_payment(request("order-other")))
+    references = [payment.reference for payment in issued]
+    assert all(reference is not None and is_valid_reference(reference)
+               for reference in references)
+    assert len(set(references)) == len(references)
+    # Two blocks for the first process, one for the other.
+    assert await last_number() - start == 3 * block
+
+
 async def test_an_invoice_and_its_attempt_are_written_together(
         db: str, bank: BankTransferProvider) -> None:
     invoice = await attempts.start_payment(bank, request())
