@@ -15,6 +15,7 @@ APP_CONFIG = AppConfig(
     migrations_folder_path=str(Path(__file__).parent / "piccolo_migrations"),
     table_classes=[Organisation, User, ApiToken, *TRADING_TABLES, *ORDER_TABLES,
                    ConnectedAccountRow, *PEERING_TABLES],
-    migration_dependencies=[],
+    # The order placement's function (2026-11-25T11:20) calls settlement's and the ledger's.
+    migration_dependencies=["settlement.piccolo_app", "ledger.piccolo_app"],
     commands=[],
 )

@@ -8,11 +8,14 @@ Life of an order::
             ├─cancel─▶ cancelled     paid | delivered | accepted | completed   ▼
             └─expire─▶ expired              ──refund (staff)──▶ refunded     completed
 
-Placing an order is one transaction: the listing and its operator's authorization, the buyer's
-purpose, grade and (for free use) eligibility, the price from the listing checked again against
-the cap in force, the fee split, the operator's revenue reserved under its ceiling (a row lock,
-so concurrent orders cannot overshoot), the order row, and the ledger leaf last. Every later
-state change is its own transaction ending in its own ledger leaf. Outside payment providers
+Placing an order checks the listing and its operator's authorization, the buyer's purpose, grade
+and (for free use) eligibility, the price from the listing against the cap in force, and splits
+the fee; then one statement writes it all in one transaction (``trading_place_order``, a
+database function): the order row, a bank transfer's invoice, the operator's revenue reserved
+under its ceiling (a row lock, so concurrent orders cannot overshoot), and the ledger leaf last.
+Being one statement, it holds the contended locks only until its own commit, never across a
+round trip to the application. Every later state change is its own transaction ending in its
+own ledger leaf. Outside payment providers
 (Stripe) are called only after a commit (``settlement.payments.attempts``), never while a lock is
 held; a bank transfer invoice, a row of ours, is written in the placing transaction.
 
@@ -33,11 +36,12 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import asyncpg
 import rfc8785
 from piccolo.columns import UUID, BigInt, Timestamptz, Varchar
 from piccolo.table import Table
 
-from ledger.log import append_record
+from ledger.log import PreparedEntry, append_prepared, append_record, prepare_entry
 from listings import repository as listings_repository
 from listings.authorization import AuthorizationState
 from listings.domains import ChargingUnit, DeliveryForm, Purpose
@@ -53,7 +57,7 @@ from market.errors import (
 )
 from market.settings import Settings
 from market.trading import clearances, delivery, refund_records
-from market.trading.order_tables import connection
+from market.trading.order_tables import connection, statement_connection
 from settlement import caps as settlement_caps
 from settlement import caps_service, eligibility_store, journal_store
 from settlement.errors import (
@@ -403,7 +407,20 @@ async def _check_price(buyer: Principal, product_id: uuid.UUID, purpose: Purpose
 async def _record_change(order: Order, from_state: OrderState | None, to_state: OrderState, *,
                          actor: str, detail: str, now: datetime) -> None:
     """The state change's ledger leaf, then its history row (which needs the leaf's index)."""
-    leaf = await append_record(
+    leaf = await append_prepared(_change_entry(order, from_state, to_state, actor=actor,
+                                               detail=detail, now=now))
+    async with connection() as conn:
+        await conn.execute(
+            "INSERT INTO trading_order_events (order_id, from_state, to_state, actor, detail, "
+            "leaf_index, occurred_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            order.id, None if from_state is None else from_state.value, to_state.value, actor,
+            detail, leaf.leaf_index, now)
+
+
+def _change_entry(order: Order, from_state: OrderState | None, to_state: OrderState, *,
+                  actor: str, detail: str, now: datetime) -> PreparedEntry:
+    """The ledger record of the order's move from ``from_state`` to ``to_state``."""
+    return prepare_entry(
         LEDGER_KIND, actor=actor, subject=order.reference,
         payload={
             "order_id": str(order.id), "from_state": None if from_state is None
@@ -418,12 +435,6 @@ async def _record_change(order: Order, from_state: OrderState | None, to_state: 
             **_registration(order),
         },
         recorded_at=now)
-    async with connection() as conn:
-        await conn.execute(
-            "INSERT INTO trading_order_events (order_id, from_state, to_state, actor, detail, "
-            "leaf_index, occurred_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            order.id, None if from_state is None else from_state.value, to_state.value, actor,
-            detail, leaf.leaf_index, now)
 
 
 def _registration(order: Order) -> dict[str, str]:
@@ -463,7 +474,7 @@ PLACING_REFUSALS = (IdempotencyKeyUsedError, MarketError)
 async def order_for_key(buyer: Principal, key: str, fingerprint: str) -> Order | None:
     """The order already placed under this key (None when there is none). The same key with
     another request is a 409."""
-    async with connection() as conn:
+    async with statement_connection() as conn:
         existing = await conn.fetchrow(
             "SELECT * FROM trading_orders WHERE buyer_org_id = $1 AND idempotency_key = $2",
             buyer.organisation_id, key)
@@ -489,8 +500,10 @@ async def order_placed_before(buyer: Principal, key: str, fingerprint: str,
 
 async def insert_order(buyer: Principal, request: OrderRequest, key: str, fingerprint: str,
                        config: OrderConfig, *, now: datetime) -> Order:
-    """Inside the placing transaction: price, check and reserve, then write the order and its
-    ledger leaf. IdempotencyKeyUsedError if the buyer placed an order under ``key`` already.
+    """Price and check the order, then write it with its payment's rows, its revenue reservation
+    and its ledger leaf in one statement: in the caller's transaction when one is open (an
+    offer's order, ``demands.order_offer``), else in its own. IdempotencyKeyUsedError if the
+    buyer placed an order under ``key`` already.
 
     The order row's unique (buyer, key) index is the one arbiter of a key, whichever route
     places the order: a request racing another with the same key waits on the index until the
@@ -514,17 +527,29 @@ async def after_placement(order: Order, *, created: bool, config: OrderConfig,
 
 async def place(buyer: Principal, request: OrderRequest, idempotency_key: str,
                 config: OrderConfig, *, now: datetime) -> PlacedOrder:
-    """Place the order in one transaction, then start its payment (after the commit). A key
-    used before answers with its order (or a 409 for a different request)."""
+    """Place the order (one statement, its own transaction), then start its payment when that
+    needs an outside provider. A key used before answers with its order (or a 409 for a
+    different request)."""
     key = checked_idempotency_key(idempotency_key)
     fingerprint = request.fingerprint()
     try:
-        async with connection():
-            order = await insert_order(buyer, request, key, fingerprint, config, now=now)
+        # No transaction around it: the reads of the quote need none (each check reads what is
+        # committed, as it would inside one), and the writes are one statement of their own.
+        order = await insert_order(buyer, request, key, fingerprint, config, now=now)
     except PLACING_REFUSALS as refusal:
         replayed = await order_placed_before(buyer, key, fingerprint, refusal)
         return await after_placement(replayed, created=False, config=config, now=now)
     return await after_placement(order, created=True, config=config, now=now)
+
+
+# trading_place_order (market/piccolo_migrations/market_2026_11_25t11_20_00_000000.py): the
+# order, its payment's rows, the revenue reservation, the ledger leaf and the history row.
+_PLACE = (
+    "SELECT * FROM trading_place_order($1::trading_new_order, $2::settlement_payment_attempt, "
+    "$3::settlement_bank_invoice, $4::settlement_revenue_reservation, $5::ledger_entry, $6, $7)")
+# What trading_place_order raises when the operator's ceiling has no room for the order.
+_NO_ROOM_UNDER_CEILING = "PX001"
+_PLACED_DETAIL = "placed; contract terms accepted"
 
 
 async def _insert(buyer: Principal, request: OrderRequest, key: str, fingerprint: str,
@@ -539,52 +564,71 @@ async def _insert(buyer: Principal, request: OrderRequest, key: str, fingerprint
         destination = None if connected is None else connected.account_id
     order_id = uuid.uuid4()
     provider = None if shares.gross.is_zero else config.providers[offer.payment_method]
-    payment_reference = None
+    payment = None
     if provider is not None and provider.in_database:
-        # Started here, before the contended locks, so that the order and its payment (a bank
-        # transfer invoice) commit together and nothing is left for after the commit.
+        # Made here and written by the placing statement, so that the order and its payment (a
+        # bank transfer invoice) commit together and nothing is left for after the commit.
         async with settlement_rules():
-            payment = await attempts.start_payment(provider, _payment_request(
+            payment = await attempts.payment_start(provider, _payment_request(
                 order_id, buyer.organisation_id, shares, destination))
-        payment_reference = payment.provider_payment_id
-    async with connection() as conn:
-        row = await conn.fetchrow(
-            "INSERT INTO trading_orders (id, buyer_org_id, placed_by, operator_org_id, "
-            "product_id, purpose, unit, quantity, term_start, term_end, currency, "
-            "unit_price_minor, cap_minor, gross_minor, fee_minor, operator_revenue_minor, "
-            "revenue_period, state, payment_provider, idempotency_key, request_fingerprint, "
-            "expires_at, created_at, updated_at, payment_destination, payment_reference, "
-            "registration_code, registered_at) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, "
-            "$17, $18, $19, $20, $21, $22, $23, $23, $24, $25, $26, $27) "
-            "ON CONFLICT (buyer_org_id, idempotency_key) DO NOTHING RETURNING *",
-            order_id, buyer.organisation_id, buyer.user_id, offer.operator_org_id,
-            offer.product_id, offer.purpose.value, offer.unit.value, offer.quantity,
-            offer.term_start, offer.term_end, shares.gross.currency,
-            offer.unit_price.amount_minor, None if offer.cap is None else offer.cap.amount_minor,
-            shares.gross.amount_minor, shares.fee.amount_minor,
-            shares.operator_revenue.amount_minor,
-            None if offer.revenue_period is None else offer.revenue_period.label, state.value,
-            None if provider is None else provider.name, key, fingerprint,
-            now + config.unpaid_ttl, now, destination, payment_reference,
-            offer.registration_code, offer.registered_at)
-    if row is None:
-        raise IdempotencyKeyUsedError(key)
-    order = _order(row)
-    # The contended locks come last, each held from here to the commit: the operator's revenue
-    # counter (a refusal rolls the order row back), then the ledger head.
+    reservation = None
     if offer.ceiling_position is not None:
         async with settlement_rules():
-            fits = await caps_service.reserve_within(offer.ceiling_position,
-                                                     shares.operator_revenue)
-        if not fits:
-            raise ConflictError(
-                "the operator's maximum permitted revenue for "
-                f"{offer.ceiling_position.period.label} has no room for this order",
-                field="quantity")
-    await _record_change(order, None, state, actor=_actor(buyer),
-                         detail="placed; contract terms accepted", now=now)
-    return order
+            reservation = caps_service.reservation_within(offer.ceiling_position,
+                                                          shares.operator_revenue)
+        if reservation is None:
+            raise _no_room(offer.ceiling_position.period)
+    order = Order(
+        id=order_id, buyer_org_id=buyer.organisation_id, operator_org_id=offer.operator_org_id,
+        product_id=offer.product_id, purpose=offer.purpose.value, unit=offer.unit.value,
+        quantity=offer.quantity, term_start=offer.term_start, term_end=offer.term_end,
+        currency=shares.gross.currency, unit_price_minor=offer.unit_price.amount_minor,
+        cap_minor=None if offer.cap is None else offer.cap.amount_minor,
+        gross_minor=shares.gross.amount_minor, fee_minor=shares.fee.amount_minor,
+        operator_revenue_minor=shares.operator_revenue.amount_minor,
+        revenue_period=None if offer.revenue_period is None else offer.revenue_period.label,
+        state=state, payment_provider=None if provider is None else provider.name,
+        payment_reference=None if payment is None else payment.payment.provider_payment_id,
+        expires_at=now + config.unpaid_ttl, created_at=now, updated_at=now,
+        payment_destination=destination, registration_code=offer.registration_code,
+        registered_at=offer.registered_at)
+    actor = _actor(buyer)
+    entry = _change_entry(order, None, state, actor=actor, detail=_PLACED_DETAIL, now=now)
+    try:
+        # One statement, which commits by itself unless a caller's transaction is open: the
+        # contended locks it takes last are held to the commit without a round trip between.
+        async with statement_connection() as conn:
+            row = await conn.fetchrow(
+                _PLACE, _new_order(order, buyer.user_id, key, fingerprint),
+                None if payment is None else payment.attempt,
+                None if payment is None else payment.provider_row, reservation,
+                entry.argument, actor, _PLACED_DETAIL)
+    except asyncpg.PostgresError as error:
+        if error.sqlstate == _NO_ROOM_UNDER_CEILING and offer.revenue_period is not None:
+            raise _no_room(offer.revenue_period) from None
+        raise
+    if row is None:
+        raise IdempotencyKeyUsedError(key)
+    return _order(row)
+
+
+def _no_room(period: settlement_caps.RevenuePeriod) -> ConflictError:
+    return ConflictError(
+        f"the operator's maximum permitted revenue for {period.label} has no room for this "
+        "order", field="quantity")
+
+
+def _new_order(order: Order, placed_by: uuid.UUID, key: str,
+               fingerprint: str) -> tuple[object, ...]:
+    """The order as ``trading_new_order``."""
+    return (
+        order.id, order.buyer_org_id, placed_by, order.operator_org_id, order.product_id,
+        order.purpose, order.unit, order.quantity, order.term_start, order.term_end,
+        order.currency, order.unit_price_minor, order.cap_minor, order.gross_minor,
+        order.fee_minor, order.operator_revenue_minor, order.revenue_period, order.state.value,
+        order.payment_provider, order.payment_reference, order.payment_destination, key,
+        fingerprint, order.expires_at, order.created_at, order.registration_code,
+        order.registered_at)
 
 
 async def start_payment(order: Order, config: OrderConfig) -> tuple[Order, str | None]:

@@ -11,6 +11,7 @@ from market.trading import orders
 from market.trading.order_tables import OrderRow
 from settlement import caps_service
 from settlement.money import Money
+from settlement.tables import BankInvoiceRow, PaymentAttemptRow
 from tests.integration.market.orders_setup import build_market, config, now, principal
 
 CONCURRENT_ORDERS = 120
@@ -46,6 +47,9 @@ async def test_concurrent_orders_never_pass_the_ceiling(db: str) -> None:
     # Every other order was refused for the ceiling, and for nothing else.
     assert results.count("quantity") == CONCURRENT_ORDERS - fits
     assert await OrderRow.count().run() == fits
+    # A refused order's placing statement undid its invoice and attempt with it.
+    assert await BankInvoiceRow.count().run() == fits
+    assert await PaymentAttemptRow.count().run() == fits
     status = await caps_service.ceiling_status(operator_id, market.period)
     assert status.committed == Money(95_000 + fits * 475, "CNY")
     assert status.committed <= status.effective

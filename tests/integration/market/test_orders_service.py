@@ -157,10 +157,38 @@ async def test_an_order_over_the_cap_in_force_is_refused(db: str) -> None:
 
 async def test_an_order_beyond_the_ceiling_is_refused(db: str) -> None:
     market = await build_market(ceiling_minor=4000)
+    before = await _written()
     with pytest.raises(ConflictError) as raised:
         await orders.place(principal(market.buyer), market.request(), "k", config(), now=now())
     assert raised.value.field == "quantity"
-    assert await OrderRow.count().run() == 0
+    assert await _written() == before
+
+
+@pytest.mark.parametrize("pooled", [False, True])
+async def test_a_full_ceiling_refuses_inside_the_placing_statement(db: str, pooled: bool) -> None:
+    """The order's revenue (4,750) fits the ceiling alone but not on top of what is committed,
+    so the counter's check in the placing statement refuses it, after the order row and the
+    invoice were written: the statement undoes them with itself. Pooled, as the API places
+    orders, the statement is its own transaction; otherwise it runs in one of its own."""
+    market = await build_market(ceiling_minor=10_000)
+    operator_id = str(market.operator.organisation.id)
+    assert await caps_service.reserve_revenue(operator_id, market.period, Money(6_000, "CNY"))
+    before = await _written()
+    engine = OrderRow._meta.db
+    if pooled:
+        await engine.start_connection_pool(min_size=1, max_size=2)
+    try:
+        with pytest.raises(ConflictError) as raised:
+            await orders.place(principal(market.buyer), market.request(), "k", config(),
+                               now=now())
+    finally:
+        if pooled:
+            await engine.close_connection_pool()
+    assert raised.value.field == "quantity"
+    assert market.period.label in str(raised.value)
+    assert await _written() == before
+    assert (await caps_service.ceiling_status(operator_id, market.period)).committed \
+        == Money(6_000, "CNY")
 
 
 async def test_bank_transfer_to_completion_and_refund(db: str) -> None:
