@@ -13,7 +13,7 @@ Sources of the terms: MISSION §1 (authorization scope: whole / by domain / by s
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Self
+from typing import Self, cast
 
 from listings.errors import DomainValueError
 
@@ -37,9 +37,10 @@ class Vocabulary(StrEnum):
         near-misses would let two spellings of one value reach storage.
         """
         if isinstance(value, str):
-            for member in cls:
-                if member.value == value:
-                    return member
+            # The enum's own table of members by value: an exact match, in one dict read.
+            member = cls._value2member_map_.get(value)
+            if member is not None:
+                return cast("Self", member)
         allowed = ", ".join(member.value for member in cls)
         raise DomainValueError(field, f"unknown value {value!r}; expected one of: {allowed}")
 
