@@ -196,11 +196,36 @@ async def position_on(operator_id: str, today: date) -> CeilingStatus | None:
     when neither is."""
     async with statement_connection() as connection:
         ceilings, committed = await caps_store.ceilings_with_committed(connection, operator_id)
+    return _position(operator_id, today, ceilings, committed)
+
+
+def _position(operator_id: str, today: date, ceilings: caps_store.Ceilings,
+              committed: caps_store.Committed) -> CeilingStatus | None:
     for granularity in (PeriodGranularity.MONTH, PeriodGranularity.YEAR):
         period = RevenuePeriod.containing(today, granularity)
         if period.label in ceilings:
             return _status(operator_id, period, ceilings, committed)
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRules:
+    """What a paid order is checked against on a day: the upper-limit fee in force for its
+    product, purpose and unit (None when none is approved), and the operator's position under
+    its maximum permitted revenue (None when no ceiling is approved for the month or year)."""
+
+    cap: FeeCap | None
+    position: CeilingStatus | None
+
+
+async def order_rules(product_id: str, purpose: Purpose, unit: ChargingUnit, operator_id: str,
+                      on: date) -> OrderRules:
+    """``cap_in_force`` and ``position_on`` in one round trip."""
+    async with statement_connection() as connection:
+        stored, ceilings, committed = await caps_store.caps_and_ceilings(
+            connection, product_id, purpose, unit, on, operator_id=operator_id)
+    return OrderRules(cap=_cap_in_force([s.cap for s in stored], product_id, purpose, unit, on),
+                      position=_position(operator_id, on, ceilings, committed))
 
 
 async def reserve_revenue(operator_id: str, period: RevenuePeriod, amount: Money) -> bool:

@@ -92,11 +92,15 @@ async def fee_cap_versions(connection: Any, product_id: str, purpose: Purpose | 
     return [_fee_cap(row) for row in rows]
 
 
+# The fee cap versions of (product $1, purpose $2, unit $3) in force on day $4, as ``f``.
+_IN_FORCE = ("f.product_id = $1 AND f.purpose = $2 AND f.unit = $3 AND f.effective_from <= $4 "
+             "AND (f.effective_to IS NULL OR f.effective_to >= $4)")
+
+
 async def fee_caps_on(connection: Any, product_id: str, purpose: Purpose, unit: ChargingUnit,
                       on: date) -> list[StoredFeeCap]:
     rows = await connection.fetch(
-        "SELECT * FROM fee_caps WHERE product_id = $1 AND purpose = $2 AND unit = $3 "
-        "AND effective_from <= $4 AND (effective_to IS NULL OR effective_to >= $4)",
+        f"SELECT f.* FROM fee_caps f WHERE {_IN_FORCE}",  # noqa: S608 -- constant SQL
         product_id, purpose.value, unit.value, on,
     )
     return [_fee_cap(row) for row in rows]
@@ -160,17 +164,43 @@ async def committed_revenue(connection: Any, operator_id: str) -> dict[str, Mone
             for row in rows}
 
 
-async def ceilings_with_committed(connection: Any, operator_id: str) -> tuple[
-        dict[str, StoredCeiling], dict[str, Money]]:
+# The version in force of each period's ceiling of operator {operator}, with the revenue
+# committed so far in that period (NULL columns when no counter exists yet).
+_CEILINGS_WITH_COMMITTED = (
+    "SELECT DISTINCT ON (c.period) c.*, k.currency AS committed_currency, "
+    "k.committed_revenue_minor FROM revenue_ceilings c LEFT JOIN revenue_counters k "
+    "ON k.operator_id = c.operator_id AND k.period = c.period WHERE c.operator_id = {operator} "
+    "ORDER BY c.period, c.version DESC"
+)
+
+Ceilings = dict[str, StoredCeiling]
+Committed = dict[str, Money]
+
+
+async def ceilings_with_committed(connection: Any, operator_id: str) -> tuple[Ceilings,
+                                                                              Committed]:
     """In one round trip: the version in force of each period's ceiling of one operator, and
     the revenue committed so far in those periods (periods without a counter yet are absent)."""
+    rows = await connection.fetch(_CEILINGS_WITH_COMMITTED.format(operator="$1"), operator_id)
+    return _ceilings_and_committed(rows)
+
+
+async def caps_and_ceilings(connection: Any, product_id: str, purpose: Purpose,
+                            unit: ChargingUnit, on: date, *,
+                            operator_id: str) -> tuple[list[StoredFeeCap], Ceilings, Committed]:
+    """``fee_caps_on`` and ``ceilings_with_committed`` in one round trip, as an order needs
+    both: one row per ceiling (or one without a ceiling), each carrying the caps."""
     rows = await connection.fetch(
-        "SELECT DISTINCT ON (c.period) c.*, k.currency AS committed_currency, "
-        "k.committed_revenue_minor FROM revenue_ceilings c LEFT JOIN revenue_counters k "
-        "ON k.operator_id = c.operator_id AND k.period = c.period WHERE c.operator_id = $1 "
-        "ORDER BY c.period, c.version DESC",
-        operator_id,
+        f"SELECT ARRAY(SELECT f FROM fee_caps f WHERE {_IN_FORCE}) AS fee_caps, "  # noqa: S608
+        "ceiling.* FROM (SELECT) AS one LEFT JOIN LATERAL ("
+        f"{_CEILINGS_WITH_COMMITTED.format(operator='$5')}) AS ceiling ON true",
+        product_id, purpose.value, unit.value, on, operator_id,
     )
+    caps = [_fee_cap(record) for record in rows[0]["fee_caps"]]
+    return caps, *_ceilings_and_committed([row for row in rows if row["id"] is not None])
+
+
+def _ceilings_and_committed(rows: list[Any]) -> tuple[Ceilings, Committed]:
     committed = {row["period"]: Money(row["committed_revenue_minor"], row["committed_currency"])
                  for row in rows if row["committed_currency"] is not None}
     return {row["period"]: _ceiling(row) for row in rows}, committed

@@ -300,16 +300,6 @@ def _check_request(request: OrderRequest, config: OrderConfig, today: date) -> t
     return purpose, unit, method
 
 
-async def _ceiling_position(operator_id: str, today: date) -> caps_service.CeilingStatus:
-    """The operator's position under its ceiling in the period containing ``today``."""
-    position = await caps_service.position_on(operator_id, today)
-    if position is not None:
-        return position
-    raise ConflictError(
-        f"the operator has no approved maximum permitted revenue for {today:%Y-%m} or "
-        f"{today:%Y}, so it cannot take paid orders", field="product_id")
-
-
 async def quote(buyer: Principal, request: OrderRequest, config: OrderConfig, *,
                 now: datetime) -> Quote:
     """Every check of placing an order, and its price, fee and revenue; writes nothing."""
@@ -336,13 +326,26 @@ async def quote(buyer: Principal, request: OrderRequest, config: OrderConfig, *,
                 field="unit_price_minor")
         unit_price = Money(negotiated, price.currency)
     async with settlement_rules():
-        cap = await _check_price(buyer, record.id, purpose, unit=unit,
-                                 unit_price=unit_price, today=today)
+        rules = None
+        if purpose.is_conditionally_free:
+            await _check_free_use(buyer, purpose, today)
+        else:
+            # The cap and the ceiling position in one round trip, read before the price is
+            # checked, as a paid order needs both.
+            rules = await caps_service.order_rules(
+                str(record.id), _settlement_purpose(purpose),
+                settlement_caps.ChargingUnit(unit.value), str(record.operator_id), today)
+        cap = None if rules is None else _checked_cap(rules.cap, purpose, unit, unit_price)
         gross = price_order(unit_price, request.quantity)
         shares = split(gross, config.fee_policy)
     position = None
     if shares.operator_revenue.is_positive:
-        position = await _ceiling_position(str(record.operator_id), today)
+        position = await caps_service.position_on(str(record.operator_id), today) \
+            if rules is None else rules.position
+        if position is None:
+            raise ConflictError(
+                f"the operator has no approved maximum permitted revenue for {today:%Y-%m} or "
+                f"{today:%Y}, so it cannot take paid orders", field="product_id")
     return Quote(product_id=record.id, operator_org_id=record.operator_id, purpose=purpose,
                  unit=unit, quantity=request.quantity, term_start=request.term_start,
                  term_end=request.term_end, unit_price=unit_price, cap=cap, split=shares,
@@ -378,21 +381,19 @@ async def _orderable_product(product_id: uuid.UUID,
     return record
 
 
-async def _check_price(buyer: Principal, product_id: uuid.UUID, purpose: Purpose, *,
-                       unit: ChargingUnit, unit_price: Money, today: date) -> Money | None:
-    """Free use needs the buyer's eligibility; paid use a cap in force at or above the price.
-    Returns the cap (None for free use)."""
-    if purpose.is_conditionally_free:
-        try:
-            await eligibility_store.check_buyer_free_use(
-                str(buyer.organisation_id), _settlement_purpose(purpose), today)
-        except IneligibleForFreeUseError as error:
-            raise PermissionDeniedError(f"{error.message} ({error.reason})",
-                                        field="purpose") from error
-        return None
-    cap_version = await caps_service.cap_in_force(
-        str(product_id), _settlement_purpose(purpose),
-        settlement_caps.ChargingUnit(unit.value), today)
+async def _check_free_use(buyer: Principal, purpose: Purpose, today: date) -> None:
+    """Free use needs the buyer's eligibility for the purpose, in term on ``today``."""
+    try:
+        await eligibility_store.check_buyer_free_use(
+            str(buyer.organisation_id), _settlement_purpose(purpose), today)
+    except IneligibleForFreeUseError as error:
+        raise PermissionDeniedError(f"{error.message} ({error.reason})",
+                                    field="purpose") from error
+
+
+def _checked_cap(cap_version: settlement_caps.FeeCap | None, purpose: Purpose,
+                 unit: ChargingUnit, unit_price: Money) -> Money:
+    """Paid use needs a cap in force at or above the price; returns the cap."""
     if cap_version is None:
         raise ConflictError(
             f"no upper-limit fee is approved for {purpose.value} {unit.value} use of this "

@@ -164,3 +164,43 @@ async def test_concurrent_reservations_never_pass_the_ceiling(db: str) -> None:
     status = await caps_service.ceiling_status("operator-1", Y2026)
     assert status.committed == cny(9_000 + 70 * (1_000 // 70))
     assert status.committed <= status.effective
+
+
+async def test_order_rules_read_the_cap_and_the_position_as_their_own_reads_do(db: str) -> None:
+    """One round trip for an order: the same cap as ``cap_in_force`` and the same position as
+    ``position_on``, with versions superseded, revenue committed and excess carried over."""
+    day = date(2026, 8, 10)
+
+    async def both_ways() -> tuple[caps_service.OrderRules, caps_service.OrderRules]:
+        together = await caps_service.order_rules("product-1", PAID, ChargingUnit.PER_CALL,
+                                                  "operator-1", day)
+        apart = caps_service.OrderRules(
+            cap=await caps_service.cap_in_force("product-1", PAID, ChargingUnit.PER_CALL, day),
+            position=await caps_service.position_on("operator-1", day))
+        return together, apart
+
+    together, apart = await both_ways()
+    assert together == apart == caps_service.OrderRules(cap=None, position=None)
+
+    await caps_service.approve_fee_cap(cap(500, date(2026, 1, 1)), approved_by="reg:1",
+                                       approval_reference="A")
+    await caps_service.approve_fee_cap(cap(400, date(2026, 7, 1)), approved_by="reg:1",
+                                       approval_reference="B")
+    await caps_service.approve_fee_cap(cap(999, date(2026, 1, 1), product="product-2"),
+                                       approved_by="reg:1", approval_reference="C")
+    july, august = RevenuePeriod("2026-07"), RevenuePeriod("2026-08")
+    for approved, period in ((1_000, july), (2_000, august), (3_000, august)):
+        await caps_service.approve_revenue_ceiling(ceiling(approved, period),
+                                                   approved_by="reg:1", approval_reference="D")
+    await caps_service.approve_revenue_ceiling(ceiling(7_000, august, operator="operator-2"),
+                                               approved_by="reg:1", approval_reference="E")
+    assert await caps_service.reserve_revenue("operator-1", july, cny(1_000))
+    assert await caps_service.reserve_revenue("operator-1", august, cny(500))
+
+    together, apart = await both_ways()
+    assert together == apart
+    assert together.cap is not None
+    assert together.cap.cap == cny(400)
+    assert together.position is not None
+    assert (together.position.period, together.position.approved,
+            together.position.committed) == (august, cny(3_000), cny(500))
