@@ -17,10 +17,8 @@ from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Any, TypeAlias
 
-import rfc8785
+from ledger.canonical import MAX_SAFE_INTEGER, canonical_json
 
-# RFC 7493 §2.2 (I-JSON): integers that an IEEE 754 double represents exactly.
-MAX_SAFE_INTEGER = 2**53 - 1
 # Far below the 65,535-byte limit of a tlog-tiles entry bundle's uint16 length prefix
 # (c2sp.org/tlog-tiles, "Log entries"), leaving room for future envelope fields.
 MAX_ENTRY_BYTES = 16 * 1024
@@ -80,7 +78,7 @@ def _require_unicode(text: str, location: str) -> str:
 
 
 def _thaw(value: JSONValue) -> Any:
-    """Plain dicts and lists, the only containers `rfc8785.dumps` serializes."""
+    """Plain dicts and lists, the only containers RFC 8785 (`canonical_json`) serializes."""
     if isinstance(value, Mapping):
         return {key: _thaw(item) for key, item in value.items()}
     if isinstance(value, tuple):
@@ -177,7 +175,7 @@ class LedgerRecord:
 
     def to_canonical_json(self) -> bytes:
         """The RFC 8785 encoding of the record; raises `EntryError` above `MAX_ENTRY_BYTES`."""
-        encoded = rfc8785.dumps(
+        encoded = canonical_json(
             {
                 "actor": self.actor,
                 "kind": self.kind,

@@ -10,7 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from ledger.entries import MAX_ENTRY_BYTES, MAX_SAFE_INTEGER, EntryError, JSONValue, LedgerRecord
+from ledger.canonical import MAX_SAFE_INTEGER
+from ledger.entries import MAX_ENTRY_BYTES, EntryError, JSONValue, LedgerRecord
 from ledger.hashing import LEAF_HASH_PREFIX
 from ledger.tables import LedgerLeaf
 

@@ -18,8 +18,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
-import rfc8785
-
+from ledger.canonical import canonical_json
 from ledger.chain import ChainGateway, ChainUnavailableError
 from ledger.checkpoint import CheckpointError, open_checkpoint
 from ledger.entries import JSONValue
@@ -431,7 +430,7 @@ async def _check_code_leaves(connection: Any, findings: _Findings) -> None:
 
 
 def _canonical(payload: Any) -> bytes:
-    return bytes(rfc8785.dumps(payload))
+    return bytes(canonical_json(payload))
 
 
 def _plain(value: Any) -> Any:

@@ -15,8 +15,7 @@ from datetime import date
 from typing import Any
 from uuid import UUID
 
-import rfc8785
-
+from ledger.canonical import canonical_json
 from ledger.entries import JSONValue
 from ledger.reconcile import ExpectedRecord
 from listings.authorization import AuthorizationState
@@ -85,7 +84,7 @@ def _row_data_digest(row: Mapping[str, Any], **overrides: str) -> str:
 
 
 def _digest(**fields: Any) -> str:
-    return hashlib.sha256(bytes(rfc8785.dumps(fields))).hexdigest()
+    return hashlib.sha256(bytes(canonical_json(fields))).hexdigest()
 
 
 async def _rows(sql: str, *args: object) -> list[Row]:

@@ -72,8 +72,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 
-import rfc8785
-
+from ledger.canonical import canonical_json
 from settlement.errors import (
     IdempotencyConflictError,
     InvalidTransactionError,
@@ -313,7 +312,7 @@ class JournalTransaction:
             (p.account.name, p.direction.value, p.amount.currency, p.amount.amount_minor)
             for p in self.postings
         )
-        return rfc8785.dumps(
+        return canonical_json(
             {
                 "format": _FINGERPRINT_FORMAT,
                 "idempotency_key": self.idempotency_key,

@@ -17,8 +17,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-import rfc8785
-
+from ledger.canonical import canonical_json
 from ledger.log import append_record
 from settlement import journal_store
 from settlement.errors import IdempotencyConflictError, PaymentStateError, UnknownRecordError
@@ -75,7 +74,7 @@ async def instruct(operator_org_id: str, *, amount: Money | None, currency: str,
                    period: str | None, idempotency_key: str, actor: str,
                    today: date) -> Payout:
     """Instruct a payout of ``amount`` (all that is payable when None) to the operator."""
-    fingerprint = hashlib.sha256(rfc8785.dumps({
+    fingerprint = hashlib.sha256(canonical_json({
         "operator_org_id": operator_org_id, "currency": currency, "period": period,
         "amount_minor": None if amount is None else str(amount.amount_minor)})).hexdigest()
     async with transaction_connection() as connection:

@@ -30,9 +30,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from uuid import UUID, uuid4
 
-import rfc8785
 from piccolo.engine.postgres import PostgresTransaction
 
+from ledger.canonical import canonical_json
 from ledger.entries import JSONValue
 from ledger.log import append_record
 from listings.domains import ChargingUnit, DataDomain, DeliveryForm, Grade, Purpose
@@ -785,7 +785,7 @@ def _offer_order_request(offer: OfferRecord, terms: OfferOrderTerms) -> orders.O
 def _offer_order_fingerprint(offer_id: UUID, request: orders.OrderRequest) -> str:
     # The offer is part of what was asked: one key cannot order two offers, nor be replayed as
     # a plain POST /orders (whose fingerprint has no offer in it).
-    return hashlib.sha256(rfc8785.dumps(
+    return hashlib.sha256(canonical_json(
         {"offer_id": str(offer_id), "order": request.fingerprint()})).hexdigest()
 
 

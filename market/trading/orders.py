@@ -37,10 +37,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
-import rfc8785
 from piccolo.columns import UUID, BigInt, Timestamptz, Varchar
 from piccolo.table import Table
 
+from ledger.canonical import canonical_json
 from ledger.log import PreparedEntry, append_prepared, append_record, prepare_entry
 from listings import repository as listings_repository
 from listings.authorization import AuthorizationState
@@ -163,7 +163,7 @@ class OrderRequest:
 
     def fingerprint(self) -> str:
         """SHA-256 of the RFC 8785 form: equal exactly when two requests ask for the same."""
-        return hashlib.sha256(rfc8785.dumps({
+        return hashlib.sha256(canonical_json({
             "product_id": str(self.product_id), "purpose": self.purpose, "unit": self.unit,
             "quantity": str(self.quantity), "term_start": self.term_start.isoformat(),
             "term_end": self.term_end.isoformat(), "terms_accepted": self.terms_accepted,

@@ -25,9 +25,10 @@ from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar
 
 import msgspec
-import rfc8785
 from eth_account import Account
 from eth_account.messages import SignableMessage, encode_typed_data
+
+from ledger.canonical import canonical_json
 
 DOMAIN_NAME = "PublicDataExchangeConsortium"
 DOMAIN_VERSION = "1"
@@ -204,7 +205,7 @@ def recover_signer(message: PeerMessage, domain: SigningDomain, signature: str) 
 def digest(message: PeerMessage) -> str:
     """SHA-256 of the message's RFC 8785 JSON: tells a re-delivery of the same message from
     another message that reuses its identity."""
-    return hashlib.sha256(rfc8785.dumps(msgspec.to_builtins(message))).hexdigest()
+    return hashlib.sha256(canonical_json(msgspec.to_builtins(message))).hexdigest()
 
 
 class SignedEnvelope(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

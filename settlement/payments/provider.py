@@ -8,8 +8,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
-import rfc8785
-
+from ledger.canonical import canonical_json
 from settlement.errors import InvalidMoneyError, PaymentStateError
 from settlement.money import Money
 
@@ -86,7 +85,7 @@ class PaymentRequest:
 
     def fingerprint(self) -> str:
         """SHA-256 of the request, so that a reused key with a different request is caught."""
-        return hashlib.sha256(rfc8785.dumps({
+        return hashlib.sha256(canonical_json({
             "order_id": self.order_id,
             "buyer_org_id": self.buyer_org_id,
             "amount_minor": str(self.amount.amount_minor),
