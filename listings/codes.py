@@ -49,6 +49,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from listings.domains import SubjectKind
 from listings.errors import DomainRuleError, DomainValueError
@@ -152,6 +153,13 @@ def parse_code(text: str, field: str = "code") -> UnifiedCode:
     """
     if not isinstance(text, str):
         raise MalformedCodeError(field, f"expected text, got {type(text).__name__}")
+    return _parse_text(text, field)
+
+
+@lru_cache(maxsize=4096)
+def _parse_text(text: str, field: str) -> UnifiedCode:
+    """``parse_code`` of a string, remembered: every read of a product parses its codes again,
+    and a code is immutable (only a successful parse is remembered; errors are raised anew)."""
     normalised = normalise_code_text(text)
     parts = normalised.split("-")
     if len(parts) != 5:
