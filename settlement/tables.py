@@ -3,7 +3,10 @@
 The DDL, with the balance and append-only triggers, is in settlement/piccolo_migrations; these
 classes register the tables with Piccolo. The stores speak SQL through ``transaction_connection``
 on the engine's current transaction, because the rules they rely on (row locks, ``ON CONFLICT``,
-deferred constraint triggers) are PostgreSQL's own.
+deferred constraint triggers) are PostgreSQL's own. Payment attempts, bank invoices and revenue
+reservations are written through database functions whose argument types follow the tables'
+columns (settlement/piccolo_migrations/settlement_2026_11_25t11_10_00_000000.py): a migration
+that changes those columns changes the types and functions with them.
 """
 
 from __future__ import annotations

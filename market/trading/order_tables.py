@@ -3,7 +3,10 @@ market/piccolo_migrations/market_2026_11_22t13_00_00_000000.py).
 
 The queries live in ``market.trading.orders`` and ``market.trading.delivery``; they speak SQL on
 the current transaction's connection (``connection()``), because what they rely on (row locks,
-advisory locks, ``ON CONFLICT``) is PostgreSQL's own.
+advisory locks, ``ON CONFLICT``) is PostgreSQL's own. A new order is written by the database
+function ``trading_place_order`` (market/piccolo_migrations/market_2026_11_25t11_20_00_000000.py),
+whose ``trading_new_order`` type follows the order's columns: a migration that changes them
+changes the type and the function with them.
 """
 
 from __future__ import annotations

@@ -15,9 +15,9 @@ database function): the order row, a bank transfer's invoice, the operator's rev
 under its ceiling (a row lock, so concurrent orders cannot overshoot), and the ledger leaf last.
 Being one statement, it holds the contended locks only until its own commit, never across a
 round trip to the application. Every later state change is its own transaction ending in its
-own ledger leaf. Outside payment providers
-(Stripe) are called only after a commit (``settlement.payments.attempts``), never while a lock is
-held; a bank transfer invoice, a row of ours, is written in the placing transaction.
+own ledger leaf. Outside payment providers (Stripe) are called only after a commit
+(``settlement.payments.attempts``), never while a lock is held; a bank transfer invoice, a row
+of ours, is written in the placing transaction.
 
 Buyer clearance: a product's grade must be within the buyer's clearance in force
 (``market.trading.clearances``, the register staff keep).
