@@ -88,14 +88,6 @@ async def approve_fee_cap(cap: FeeCap, *, approved_by: str,
         return inserted
 
 
-async def cap_in_force(product_id: str, purpose: Purpose, unit: ChargingUnit,
-                       on: date) -> FeeCap | None:
-    """The upper-limit fee for (product, purpose, unit) in force on ``on``, or None."""
-    async with statement_connection() as connection:
-        stored = await caps_store.fee_caps_on(connection, product_id, purpose, unit, on)
-    return _cap_in_force([s.cap for s in stored], product_id, purpose, unit, on)
-
-
 async def fee_cap_history(product_id: str) -> list[StoredFeeCap]:
     async with transaction_connection() as connection:
         return await caps_store.fee_cap_versions(connection, product_id)
@@ -190,15 +182,6 @@ async def ceiling_status(operator_id: str, period: RevenuePeriod) -> CeilingStat
     return _status(operator_id, period, ceilings, committed)
 
 
-async def position_on(operator_id: str, today: date) -> CeilingStatus | None:
-    """The operator's position in its ceiling period containing ``today``: the month if a
-    ceiling is approved for it, else the year (the pricing authority approves either); None
-    when neither is."""
-    async with statement_connection() as connection:
-        ceilings, committed = await caps_store.ceilings_with_committed(connection, operator_id)
-    return _position(operator_id, today, ceilings, committed)
-
-
 def _position(operator_id: str, today: date, ceilings: caps_store.Ceilings,
               committed: caps_store.Committed) -> CeilingStatus | None:
     for granularity in (PeriodGranularity.MONTH, PeriodGranularity.YEAR):
@@ -220,7 +203,9 @@ class OrderRules:
 
 async def order_rules(product_id: str, purpose: Purpose, unit: ChargingUnit, operator_id: str,
                       on: date) -> OrderRules:
-    """``cap_in_force`` and ``position_on`` in one round trip."""
+    """The cap in force on ``on`` for (product, purpose, unit), and the operator's position in
+    its ceiling period containing ``on`` (the month if a ceiling is approved for it, else the
+    year, as the pricing authority approves either), in one round trip."""
     async with statement_connection() as connection:
         stored, ceilings, committed = await caps_store.caps_and_ceilings(
             connection, product_id, purpose, unit, on, operator_id=operator_id)

@@ -92,20 +92,6 @@ async def fee_cap_versions(connection: Any, product_id: str, purpose: Purpose | 
     return [_fee_cap(row) for row in rows]
 
 
-# The fee cap versions of (product $1, purpose $2, unit $3) in force on day $4, as ``f``.
-_IN_FORCE = ("f.product_id = $1 AND f.purpose = $2 AND f.unit = $3 AND f.effective_from <= $4 "
-             "AND (f.effective_to IS NULL OR f.effective_to >= $4)")
-
-
-async def fee_caps_on(connection: Any, product_id: str, purpose: Purpose, unit: ChargingUnit,
-                      on: date) -> list[StoredFeeCap]:
-    rows = await connection.fetch(
-        f"SELECT f.* FROM fee_caps f WHERE {_IN_FORCE}",  # noqa: S608 -- constant SQL
-        product_id, purpose.value, unit.value, on,
-    )
-    return [_fee_cap(row) for row in rows]
-
-
 async def insert_fee_cap(connection: Any, cap: FeeCap, *, approved_by: str,
                          approval_reference: str) -> StoredFeeCap:
     row = await connection.fetchrow(
@@ -188,10 +174,13 @@ async def ceilings_with_committed(connection: Any, operator_id: str) -> tuple[Ce
 async def caps_and_ceilings(connection: Any, product_id: str, purpose: Purpose,
                             unit: ChargingUnit, on: date, *,
                             operator_id: str) -> tuple[list[StoredFeeCap], Ceilings, Committed]:
-    """``fee_caps_on`` and ``ceilings_with_committed`` in one round trip, as an order needs
-    both: one row per ceiling (or one without a ceiling), each carrying the caps."""
+    """In one round trip, as an order needs both: the fee cap versions of (product, purpose,
+    unit) in force on ``on``, and ``ceilings_with_committed`` of the operator. One row per
+    ceiling (or one without a ceiling), each carrying the caps."""
     rows = await connection.fetch(
-        f"SELECT ARRAY(SELECT f FROM fee_caps f WHERE {_IN_FORCE}) AS fee_caps, "  # noqa: S608
+        "SELECT ARRAY(SELECT f FROM fee_caps f WHERE f.product_id = $1 AND f.purpose = $2 "  # noqa: S608 -- constant SQL
+        "AND f.unit = $3 AND f.effective_from <= $4 "
+        "AND (f.effective_to IS NULL OR f.effective_to >= $4)) AS fee_caps, "
         "ceiling.* FROM (SELECT) AS one LEFT JOIN LATERAL ("
         f"{_CEILINGS_WITH_COMMITTED.format(operator='$5')}) AS ceiling ON true",
         product_id, purpose.value, unit.value, on, operator_id,

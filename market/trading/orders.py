@@ -339,9 +339,8 @@ async def quote(buyer: Principal, request: OrderRequest, config: OrderConfig, *,
         gross = price_order(unit_price, request.quantity)
         shares = split(gross, config.fee_policy)
     position = None
-    if shares.operator_revenue.is_positive:
-        position = await caps_service.position_on(str(record.operator_id), today) \
-            if rules is None else rules.position
+    if shares.operator_revenue.is_positive:  # a paid order: free use is priced at 0
+        position = None if rules is None else rules.position
         if position is None:
             raise ConflictError(
                 f"the operator has no approved maximum permitted revenue for {today:%Y-%m} or "

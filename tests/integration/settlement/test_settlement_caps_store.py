@@ -40,24 +40,24 @@ def ceiling(approved_minor: int, period: RevenuePeriod = Y2026,
     return RevenueCeiling(operator, period, cny(approved_minor), cny(0), cny(0))
 
 
+async def cap_in_force(unit: ChargingUnit, on: date) -> FeeCap | None:
+    return (await caps_service.order_rules("product-1", PAID, unit, "operator-1", on)).cap
+
+
 async def test_cap_versions_supersede_and_are_ledgered(db: str) -> None:
     first = await caps_service.approve_fee_cap(cap(500, date(2026, 1, 1)), approved_by="reg:1",
                                                approval_reference="发改价格〔2026〕1号")
     await caps_service.approve_fee_cap(cap(400, date(2026, 7, 1)), approved_by="reg:1",
                                        approval_reference="发改价格〔2026〕9号")
-    in_june = await caps_service.cap_in_force("product-1", PAID, ChargingUnit.PER_CALL,
-                                              date(2026, 6, 30))
-    in_july = await caps_service.cap_in_force("product-1", PAID, ChargingUnit.PER_CALL,
-                                              date(2026, 7, 1))
+    in_june = await cap_in_force(ChargingUnit.PER_CALL, date(2026, 6, 30))
+    in_july = await cap_in_force(ChargingUnit.PER_CALL, date(2026, 7, 1))
     assert in_june is not None
     assert in_june.cap == cny(500)
     assert in_june.effective_to == date(2026, 6, 30)
     assert in_july is not None
     assert in_july.cap == cny(400)
-    assert await caps_service.cap_in_force("product-1", PAID, ChargingUnit.PER_CALL,
-                                           date(2025, 12, 31)) is None
-    assert await caps_service.cap_in_force("product-1", PAID, ChargingUnit.PER_PRODUCT,
-                                           date(2026, 7, 1)) is None
+    assert await cap_in_force(ChargingUnit.PER_CALL, date(2025, 12, 31)) is None
+    assert await cap_in_force(ChargingUnit.PER_PRODUCT, date(2026, 7, 1)) is None
     history = await caps_service.fee_cap_history("product-1")
     assert history[0].id == first.id
     leaves = await LedgerLeaf.select().order_by(LedgerLeaf.leaf_index).run()
@@ -166,22 +166,17 @@ async def test_concurrent_reservations_never_pass_the_ceiling(db: str) -> None:
     assert status.committed <= status.effective
 
 
-async def test_order_rules_read_the_cap_and_the_position_as_their_own_reads_do(db: str) -> None:
-    """One round trip for an order: the same cap as ``cap_in_force`` and the same position as
-    ``position_on``, with versions superseded, revenue committed and excess carried over."""
+async def test_order_rules_read_the_cap_in_force_and_the_position_in_one_go(db: str) -> None:
+    """The cap of the product, purpose and unit in force on the day, and the operator's
+    position in the month (its latest ceiling version, with what is committed), whatever else
+    is stored for other products, operators and periods."""
     day = date(2026, 8, 10)
 
-    async def both_ways() -> tuple[caps_service.OrderRules, caps_service.OrderRules]:
-        together = await caps_service.order_rules("product-1", PAID, ChargingUnit.PER_CALL,
-                                                  "operator-1", day)
-        apart = caps_service.OrderRules(
-            cap=await caps_service.cap_in_force("product-1", PAID, ChargingUnit.PER_CALL, day),
-            position=await caps_service.position_on("operator-1", day))
-        return together, apart
+    async def rules() -> caps_service.OrderRules:
+        return await caps_service.order_rules("product-1", PAID, ChargingUnit.PER_CALL,
+                                              "operator-1", day)
 
-    together, apart = await both_ways()
-    assert together == apart == caps_service.OrderRules(cap=None, position=None)
-
+    assert await rules() == caps_service.OrderRules(cap=None, position=None)
     await caps_service.approve_fee_cap(cap(500, date(2026, 1, 1)), approved_by="reg:1",
                                        approval_reference="A")
     await caps_service.approve_fee_cap(cap(400, date(2026, 7, 1)), approved_by="reg:1",
@@ -197,10 +192,16 @@ async def test_order_rules_read_the_cap_and_the_position_as_their_own_reads_do(d
     assert await caps_service.reserve_revenue("operator-1", july, cny(1_000))
     assert await caps_service.reserve_revenue("operator-1", august, cny(500))
 
-    together, apart = await both_ways()
-    assert together == apart
-    assert together.cap is not None
-    assert together.cap.cap == cny(400)
-    assert together.position is not None
-    assert (together.position.period, together.position.approved,
-            together.position.committed) == (august, cny(3_000), cny(500))
+    found = await rules()
+    assert found.cap is not None
+    assert (found.cap.cap, found.cap.effective_from) == (cny(400), date(2026, 7, 1))
+    assert found.position == await caps_service.ceiling_status("operator-1", august)
+    assert found.position is not None
+    assert (found.position.approved, found.position.committed) == (cny(3_000), cny(500))
+    # With no month's ceiling, the year's is the position.
+    await caps_service.approve_revenue_ceiling(ceiling(9_000, Y2026, operator="operator-3"),
+                                               approved_by="reg:1", approval_reference="F")
+    yearly = await caps_service.order_rules("product-1", PAID, ChargingUnit.PER_CALL,
+                                            "operator-3", day)
+    assert yearly.position is not None
+    assert (yearly.position.period, yearly.position.approved) == (Y2026, cny(9_000))
