@@ -47,7 +47,7 @@ CREATE TYPE trading_new_order AS (
     registered_at varchar(255)
 );
 
--- The order row first: a key the buyer used before returns no row and writes nothing. Then the
+-- The order row first: a key the buyer used before returns false and writes nothing. Then the
 -- payment (NULL attempt: none, or one started after the commit), the reservation (NULL: no
 -- revenue to reserve; SQLSTATE PX001 when the ceiling has no room, which undoes the call), and
 -- last, under the ledger head's lock, the leaf and the history row that names it.
@@ -59,9 +59,8 @@ CREATE FUNCTION trading_place_order(
     entry ledger_entry,
     actor varchar(200),
     detail text
-) RETURNS SETOF trading_orders LANGUAGE plpgsql AS $$
+) RETURNS boolean LANGUAGE plpgsql AS $$
 DECLARE
-    placed trading_orders;
     leaf record;
 BEGIN
     INSERT INTO trading_orders (
@@ -80,10 +79,9 @@ BEGIN
         new_order.idempotency_key, new_order.request_fingerprint, new_order.expires_at,
         new_order.placed_at, new_order.placed_at, new_order.registration_code,
         new_order.registered_at)
-    ON CONFLICT (buyer_org_id, idempotency_key) DO NOTHING
-    RETURNING * INTO placed;
+    ON CONFLICT (buyer_org_id, idempotency_key) DO NOTHING;
     IF NOT FOUND THEN
-        RETURN;
+        RETURN false;
     END IF;
     IF payment_attempt.id IS NOT NULL THEN
         PERFORM settlement_start_payment(payment_attempt, payment_row);
@@ -95,9 +93,9 @@ BEGIN
     SELECT * INTO leaf FROM ledger_append(entry);
     INSERT INTO trading_order_events (order_id, from_state, to_state, actor, detail,
                                       leaf_index, occurred_at)
-        VALUES (placed.id, NULL, placed.state, actor, detail, leaf.leaf_index,
+        VALUES (new_order.id, NULL, new_order.state, actor, detail, leaf.leaf_index,
                 new_order.placed_at);
-    RETURN NEXT placed;
+    RETURN true;
 END
 $$;
 """

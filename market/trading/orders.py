@@ -545,7 +545,7 @@ async def place(buyer: Principal, request: OrderRequest, idempotency_key: str,
 # trading_place_order (market/piccolo_migrations/market_2026_11_25t11_20_00_000000.py): the
 # order, its payment's rows, the revenue reservation, the ledger leaf and the history row.
 _PLACE = (
-    "SELECT * FROM trading_place_order($1::trading_new_order, $2::settlement_payment_attempt, "
+    "SELECT trading_place_order($1::trading_new_order, $2::settlement_payment_attempt, "
     "$3::settlement_bank_invoice, $4::settlement_revenue_reservation, $5::ledger_entry, $6, $7)")
 # What trading_place_order raises when the operator's ceiling has no room for the order.
 _NO_ROOM_UNDER_CEILING = "PX001"
@@ -569,7 +569,7 @@ async def _insert(buyer: Principal, request: OrderRequest, key: str, fingerprint
         # Made here and written by the placing statement, so that the order and its payment (a
         # bank transfer invoice) commit together and nothing is left for after the commit.
         async with settlement_rules():
-            payment = await attempts.payment_start(provider, _payment_request(
+            payment = await attempts.prepare_payment_start(provider, _payment_request(
                 order_id, buyer.organisation_id, shares, destination))
     reservation = None
     if offer.ceiling_position is not None:
@@ -598,7 +598,7 @@ async def _insert(buyer: Principal, request: OrderRequest, key: str, fingerprint
         # One statement, which commits by itself unless a caller's transaction is open: the
         # contended locks it takes last are held to the commit without a round trip between.
         async with statement_connection() as conn:
-            row = await conn.fetchrow(
+            placed = await conn.fetchval(
                 _PLACE, _new_order(order, buyer.user_id, key, fingerprint),
                 None if payment is None else payment.attempt,
                 None if payment is None else payment.provider_row, reservation,
@@ -607,9 +607,9 @@ async def _insert(buyer: Principal, request: OrderRequest, key: str, fingerprint
         if error.sqlstate == _NO_ROOM_UNDER_CEILING and offer.revenue_period is not None:
             raise _no_room(offer.revenue_period) from None
         raise
-    if row is None:
+    if not placed:
         raise IdempotencyKeyUsedError(key)
-    return _order(row)
+    return order
 
 
 def _no_room(period: settlement_caps.RevenuePeriod) -> ConflictError:

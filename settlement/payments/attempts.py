@@ -9,7 +9,7 @@ own database (bank transfer invoices) may run inside the order's transaction ins
 provider's payment and its attempt are written in one transaction, so nothing can happen between
 them that a retry must find: the payment is created first and the attempt is written once,
 already naming it. A new order's payment is made here but written by the order's own statement
-(``payment_start``), through the same database functions.
+(``prepare_payment_start``), through the same database functions.
 """
 
 from __future__ import annotations
@@ -94,7 +94,8 @@ class PaymentStart:
     provider_row: tuple[object, ...]
 
 
-async def payment_start(provider: PaymentProvider, request: PaymentRequest) -> PaymentStart:
+async def prepare_payment_start(provider: PaymentProvider,
+                                request: PaymentRequest) -> PaymentStart:
     prepared = await provider.prepare_payment(request)
     return PaymentStart(
         payment=prepared.payment,
