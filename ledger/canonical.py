@@ -46,4 +46,3 @@ def _encodes_alike(value: Any) -> bool:
     if isinstance(value, list):
         return all(_encodes_alike(item) for item in value)
     return False
-
